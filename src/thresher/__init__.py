@@ -1,0 +1,29 @@
+"""thresher: separate the training data that matters from the chaff.
+
+    import thresher
+    pool = thresher.Pool.from_jsonl("pool.jsonl", text_field="text")
+    sel = thresher.select(pool, method="random", budget="10%", seed=0)
+    pool.take(sel).to_jsonl("picked.jsonl")
+"""
+
+from thresher._version import __version__
+from thresher.budget import Budget
+from thresher.data import Pool
+from thresher.errors import BadRecordError, ThresherError, UsageError
+from thresher.progress import set_progress
+from thresher.select import get_method, methods, select
+from thresher.selection import Selection
+
+__all__ = [
+    "BadRecordError",
+    "Budget",
+    "Pool",
+    "Selection",
+    "ThresherError",
+    "UsageError",
+    "__version__",
+    "get_method",
+    "methods",
+    "select",
+    "set_progress",
+]

@@ -1,0 +1,266 @@
+"""JSON Lines: streamed in blocks of whole lines, parsed by Arrow, checked line by line
+only where Arrow cannot be trusted.
+
+A block that is valid UTF-8, parses with Arrow and has one row per line takes the fast
+path; anything else (a broken line, a blank line, a type that changed) is re-read one line
+at a time, so each bad line gets its own line number and reason.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Iterator
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.json as pa_json
+
+from thresher.data.fields import FieldSpec
+from thresher.data.records import describe_raw
+
+BLOCK_BYTES = 8 << 20
+_SAMPLE_LINES = 1000
+
+
+def compression_of(path: str) -> str | None:
+    lower = path.lower()
+    for suffix, codec in ((".gz", "gzip"), (".zst", "zstd"), (".zstd", "zstd"), (".bz2", "bz2")):
+        if lower.endswith(suffix):
+            return codec
+    return None
+
+
+def open_stream(path: str):
+    """A binary stream of the file's decompressed bytes."""
+    return pa.input_stream(path, compression=compression_of(path))
+
+
+def iter_blocks(path: str, start: int = 0, end: int | None = None, block_bytes: int = BLOCK_BYTES) -> Iterator[bytes]:
+    """Blocks of whole lines from bytes [start, end) of `path` (decompressed if compressed).
+
+    A byte range must begin at a line start; compressed files are read whole.
+    """
+    if compression_of(path) is None:
+        handle = open(path, "rb")
+        handle.seek(start)
+        remaining = None if end is None else end - start
+    else:
+        handle = open_stream(path)
+        remaining = None
+    carry = b""
+    with handle:
+        while True:
+            size = block_bytes if remaining is None else min(block_bytes, remaining)
+            data = handle.read(size) if size > 0 else b""
+            if remaining is not None:
+                remaining -= len(data)
+            if not data:
+                if carry:
+                    yield carry
+                return
+            data = carry + data if carry else data
+            cut = data.rfind(b"\n") + 1
+            if cut == 0:
+                carry = data
+                continue
+            carry = data[cut:]
+            yield data[:cut] if carry else data
+
+
+def count_lines(block: bytes) -> int:
+    return block.count(b"\n") + (0 if not block or block.endswith(b"\n") else 1)
+
+
+def split_lines(block: bytes) -> list[bytes]:
+    lines = block.split(b"\n")
+    if lines and lines[-1] == b"":
+        lines.pop()
+    return lines
+
+
+def is_valid_utf8(block: bytes) -> bool:
+    if len(block) >= 1 << 31:
+        try:
+            block.decode("utf-8")
+            return True
+        except UnicodeDecodeError:
+            return False
+    offsets = pa.py_buffer(np.array([0, len(block)], dtype=np.int32).tobytes())
+    try:
+        pa.StringArray.from_buffers(1, offsets, pa.py_buffer(block)).validate(full=True)
+        return True
+    except pa.ArrowInvalid:
+        return False
+
+
+def _python_type(value) -> str:
+    if isinstance(value, bool):
+        return "bool"
+    if isinstance(value, int):
+        return "int"
+    if isinstance(value, float):
+        return "float"
+    if isinstance(value, str):
+        return "str"
+    return type(value).__name__
+
+
+def infer_schema(path: str, spec: FieldSpec) -> pa.Schema:
+    """Arrow types of the fields `spec` reads, from the first lines of `path`.
+
+    Text fields are strings. Label, domain and id are int64, float64 or bool when every
+    sampled value is one, else strings (numbers are then read as their text).
+    """
+    seen: dict[str, set[str]] = {field: set() for field in spec.other_sources.values()}
+    if seen:
+        lines = 0
+        for block in iter_blocks(path, block_bytes=1 << 20):
+            for line in split_lines(block):
+                try:
+                    record = json.loads(line)
+                except ValueError:
+                    continue
+                if isinstance(record, dict):
+                    for field in seen:
+                        if record.get(field) is not None:
+                            seen[field].add(_python_type(record[field]))
+                lines += 1
+                if lines >= _SAMPLE_LINES:
+                    break
+            break
+    fields = [pa.field(name, pa.string()) for name in spec.text_sources]
+    for name, kinds in seen.items():
+        if name in spec.text_sources:
+            continue
+        if kinds == {"int"}:
+            kind = pa.int64()
+        elif kinds and kinds <= {"int", "float"}:
+            kind = pa.float64()
+        elif kinds == {"bool"}:
+            kind = pa.bool_()
+        else:
+            kind = pa.string()
+        fields.append(pa.field(name, kind))
+    return pa.schema(fields)
+
+
+_ACCEPTS = {
+    "int64": {"int"},
+    "double": {"int", "float"},
+    "bool": {"bool"},
+    "string": {"str", "int", "float", "bool"},
+}
+
+
+class JsonlParser:
+    """Parses blocks of JSON lines into the raw columns `spec` needs."""
+
+    def __init__(self, spec: FieldSpec, schema: pa.Schema):
+        self.spec = spec
+        self.schema = schema
+        self.text_fields = set(spec.text_sources)
+        self.template_fields = self.text_fields if spec.template else set()
+        self.read_options = pa_json.ReadOptions(use_threads=False, block_size=BLOCK_BYTES * 2)
+        self.parse_options = pa_json.ParseOptions(explicit_schema=schema, unexpected_field_behavior="ignore")
+
+    def parse(self, block: bytes, first_line: int) -> tuple[pa.Table, np.ndarray, list[tuple[int, str, str]], int]:
+        """Parse one block whose first line is `first_line` (1-based).
+
+        Returns the good rows' raw columns, their line numbers (n,) int64, the bad lines as
+        (line, reason, raw text), and the count of blank lines.
+        """
+        n_lines = count_lines(block)
+        table = None
+        if is_valid_utf8(block):
+            try:
+                options = self.read_options
+                if len(block) >= options.block_size:
+                    options = pa_json.ReadOptions(use_threads=False, block_size=len(block) + 1)
+                table = pa_json.read_json(pa.BufferReader(block), read_options=options, parse_options=self.parse_options)
+            except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+                table = None
+        if table is None or table.num_rows != n_lines:
+            return self._parse_lines(block, first_line)
+        lines = np.arange(first_line, first_line + n_lines, dtype=np.int64)
+        missing = None
+        for name in self.spec.required:
+            nulls = table.column(name).is_null()
+            missing = nulls if missing is None else pa.compute.or_(missing, nulls)
+        if missing is None or not pa.compute.any(missing).as_py():
+            return table, lines, [], 0
+        bad_rows = np.flatnonzero(missing.to_numpy(zero_copy_only=False))
+        raw_lines = split_lines(block)
+        bad = []
+        for row in bad_rows:
+            reason = self._check_line(raw_lines[row])[0] or "a required field is null"
+            bad.append((int(lines[row]), reason, describe_raw(raw_lines[row])))
+        keep = ~missing.to_numpy(zero_copy_only=False)
+        return table.filter(pa.array(keep)), lines[keep], bad, 0
+
+    def _check_line(self, line: bytes) -> tuple[str | None, dict | None]:
+        """(reason, None) for a bad line, (None, values) for a good one."""
+        try:
+            text = line.decode("utf-8")
+        except UnicodeDecodeError as err:
+            return f"not valid UTF-8 (byte 0x{line[err.start]:02x} at position {err.start})", None
+        try:
+            record = json.loads(text)
+        except ValueError as err:
+            return f"not valid JSON: {err}", None
+        if not isinstance(record, dict):
+            return f"not a JSON object (a {type(record).__name__})", None
+        values = {}
+        for name in self.spec.required:
+            value = record.get(name)
+            if value is None:
+                found = ", ".join(list(record)[:12]) or "no fields"
+                state = "null" if name in record else "missing"
+                return f'field "{name}" is {state} (found: {found})', None
+            kind = _python_type(value)
+            wanted = str(self.schema.field(name).type)
+            allowed = _ACCEPTS.get(wanted, set())
+            if name in self.text_fields and name not in self.template_fields:
+                allowed = {"str"}
+            if kind not in allowed:
+                if name in self.text_fields:
+                    return f'field "{name}" is a {kind}, not text', None
+                return f'field "{name}" is a {kind}, but earlier records have {wanted}', None
+            values[name] = str(value) if wanted == "string" and kind != "str" else value
+        return None, values
+
+    def _parse_lines(self, block: bytes, first_line: int) -> tuple[pa.Table, np.ndarray, list[tuple[int, str, str]], int]:
+        columns: dict[str, list] = {name: [] for name in self.schema.names}
+        good_lines: list[int] = []
+        bad: list[tuple[int, str, str]] = []
+        blank = 0
+        for offset, line in enumerate(split_lines(block)):
+            number = first_line + offset
+            if not line.strip():
+                blank += 1
+                continue
+            reason, values = self._check_line(line)
+            if reason is not None:
+                bad.append((number, reason, describe_raw(line)))
+                continue
+            for name in columns:
+                columns[name].append(values.get(name))
+            good_lines.append(number)
+        table = pa.table({name: pa.array(columns[name], type=self.schema.field(name).type) for name in columns}, schema=self.schema)
+        return table, np.asarray(good_lines, dtype=np.int64), bad, blank
+
+
+def iter_selected_lines(path: str, wanted: np.ndarray) -> Iterator[tuple[int, bytes]]:
+    """(line number, raw line without newline) for each 1-based line number in sorted `wanted`."""
+    first = 1
+    position = 0
+    for block in iter_blocks(path):
+        if position >= len(wanted):
+            return
+        n_lines = count_lines(block)
+        stop = int(np.searchsorted(wanted, first + n_lines, side="left"))
+        if stop > position:
+            lines = split_lines(block)
+            for number in wanted[position:stop]:
+                yield int(number), lines[int(number) - first]
+            position = stop
+        first += n_lines

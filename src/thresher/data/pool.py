@@ -1,0 +1,305 @@
+"""The Pool: the candidate training records, read in Arrow batches, with stable ids.
+
+    pool = Pool.from_jsonl("pool.jsonl", text_field="text")
+    len(pool)                 # one streaming pass; nothing but small index arrays is kept
+    pool.take(selection).to_jsonl("picked.jsonl")
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import TYPE_CHECKING, Any, Sequence
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import xxhash
+
+from thresher.data.fields import FieldSpec
+from thresher.data.records import BadRecordLog, check_policy
+from thresher.data.scan import PoolIndex, Task, jobs, merge, scan_shard
+from thresher.data.sources import SHARD_BYTES, FileSource, MemorySource
+from thresher.engine import Engine, get_engine
+from thresher.errors import BadRecordError, ThresherError, UsageError
+from thresher.progress import progress
+
+if TYPE_CHECKING:
+    from thresher.data.take import Subset
+    from thresher.selection import Selection
+
+READER_VERSION = 1
+
+
+class Pool:
+    """A dataset of records with stable ids, read in batches so it may exceed memory.
+
+    Build one with `Pool.from_jsonl`, `from_parquet`, `from_csv`, `from_files` (format
+    from the file names), `from_pandas`, `from_arrow`, `from_hf` or `from_numpy`.
+
+    fields: which field is the text (or a template over several), label, domain and id.
+    on_bad_record: "error" (stop at the first unreadable record, naming file and line),
+        "quarantine" (set such records aside with reasons; see `bad_records` and
+        `write_quarantine`) or "skip" (drop them, still counted).
+    """
+
+    def __init__(self, source: FileSource | MemorySource, fields: FieldSpec, on_bad_record: str = "error"):
+        self.source = source
+        self.fields = fields
+        self.on_bad_record = check_policy(on_bad_record)
+        self._index: PoolIndex | None = None
+        self._fingerprint: str | None = None
+        self.features: np.ndarray | None = None
+        source.prepare(fields)
+
+    # ---- constructors -------------------------------------------------------------
+    @classmethod
+    def from_files(
+        cls,
+        paths: str | os.PathLike | Sequence[str | os.PathLike],
+        *,
+        format: str | None = None,
+        text_field: str | None = "text",
+        template: str | None = None,
+        label_field: str | None = None,
+        domain_field: str | None = None,
+        id_field: str | None = None,
+        on_bad_record: str = "error",
+        csv_delimiter: str | None = None,
+        shard_bytes: int = SHARD_BYTES,
+    ) -> "Pool":
+        """A pool of one or more files or globs of one format (jsonl[.gz|.zst], parquet, csv)."""
+        fields = FieldSpec(text_field, template, label_field, domain_field, id_field)
+        return cls(FileSource(paths, format, shard_bytes, csv_delimiter), fields, on_bad_record)
+
+    @classmethod
+    def from_jsonl(cls, paths, **options) -> "Pool":
+        return cls.from_files(paths, format="jsonl", **options)
+
+    @classmethod
+    def from_parquet(cls, paths, **options) -> "Pool":
+        return cls.from_files(paths, format="parquet", **options)
+
+    @classmethod
+    def from_csv(cls, paths, **options) -> "Pool":
+        return cls.from_files(paths, format="csv", **options)
+
+    @classmethod
+    def from_arrow(cls, table: pa.Table, *, name: str = "<arrow table>", kind: str = "arrow", original: Any = None,
+                   text_field: str | None = "text", template: str | None = None, label_field: str | None = None,
+                   domain_field: str | None = None, id_field: str | None = None, on_bad_record: str = "error") -> "Pool":
+        """A pool over an in-memory Arrow table."""
+        fields = FieldSpec(text_field, template, label_field, domain_field, id_field)
+        return cls(MemorySource(table, kind, name, original), fields, on_bad_record)
+
+    @classmethod
+    def from_pandas(cls, frame, **options) -> "Pool":
+        """A pool over a pandas DataFrame (its index is not kept; use id_field for ids)."""
+        table = pa.Table.from_pandas(frame, preserve_index=False)
+        return cls.from_arrow(table, name="<DataFrame>", kind="pandas", original=frame, **options)
+
+    @classmethod
+    def from_hf(cls, dataset, **options) -> "Pool":
+        """A pool over a Hugging Face `datasets.Dataset` (needs the [hf] extra)."""
+        table = dataset.with_format("arrow")[0 : len(dataset)]
+        return cls.from_arrow(table, name=f"<Dataset {getattr(dataset, 'info', None) and dataset.info.dataset_name or ''}>",
+                              kind="hf", original=dataset, **options)
+
+    @classmethod
+    def from_numpy(cls, features: np.ndarray, labels: np.ndarray | None = None, ids: np.ndarray | None = None) -> "Pool":
+        """A pool of feature vectors `features: (n, d)` with optional `labels: (n,)` and `ids: (n,)`."""
+        features = np.asarray(features)
+        if features.ndim != 2:
+            raise UsageError(f"features must be a 2-d array (n, d); got shape {features.shape}.")
+        columns: dict[str, Any] = {}
+        n = len(features)
+        for name, values in (("label", labels), ("id", ids)):
+            if values is not None:
+                values = np.asarray(values)
+                if values.shape != (n,):
+                    raise UsageError(f"{name}s must have shape ({n},) to match features; got {values.shape}.")
+                columns[name] = pa.array(values)
+        table = pa.table(columns) if columns else pa.table({"_": pa.nulls(n)})
+        pool = cls.from_arrow(table, name="<numpy arrays>", kind="numpy", original=(features, labels),
+                              text_field=None, label_field="label" if labels is not None else None,
+                              id_field="id" if ids is not None else None)
+        pool.features = features
+        return pool
+
+    # ---- properties ---------------------------------------------------------------
+    @property
+    def paths(self) -> list[str]:
+        return list(self.source.paths)
+
+    @property
+    def format(self) -> str:
+        return self.source.format if self.source.format != "memory" else self.source.kind
+
+    @property
+    def options(self) -> dict:
+        return {"fields": self.fields.as_dict(), **self.source.options(), "reader": READER_VERSION}
+
+    @property
+    def fingerprint(self) -> str:
+        """A hash of the records' content and the reading options (not of names or times)."""
+        if self._fingerprint is None:
+            digest = xxhash.xxh3_128(json.dumps(self.options, sort_keys=True).encode())
+            if isinstance(self.source, MemorySource):
+                _hash_table(digest, self.source.table)
+                if self.features is not None:
+                    digest.update(np.ascontiguousarray(self.features).tobytes())
+            else:
+                total = sum(os.path.getsize(path) for path in self.source.paths)
+                with progress("fingerprint", total, "bytes") as bar:
+                    for path in self.source.paths:
+                        file_digest = xxhash.xxh3_128()
+                        with open(path, "rb") as handle:
+                            while chunk := handle.read(8 << 20):
+                                file_digest.update(chunk)
+                                bar.advance(len(chunk))
+                        digest.update(file_digest.digest())
+            self._fingerprint = digest.hexdigest()
+        return self._fingerprint
+
+    # ---- scanning -----------------------------------------------------------------
+    def scan(self, tasks: Sequence[Task] = (), *, engine: Engine | str | None = None, workers: int | None = None,
+             tokens: bool = False) -> tuple[PoolIndex, list[Any]]:
+        """One pass over the pool: its index, and each task's output per batch, in pool order.
+
+        tasks: picklable callables `task(batch) -> result`, where `batch` is an Arrow
+            RecordBatch with columns text, label, domain, id (those configured).
+        """
+        engine = get_engine(engine, workers)
+        shards = self.source.plan()
+        work = jobs(self.source, self.fields, shards, self.on_bad_record, tokens, tasks)
+        if isinstance(self.source, MemorySource):
+            engine = get_engine("local", 1)  # the table is here already; shipping it to workers costs more
+        results = []
+        with progress(f"read {_short(self.source.paths)}", sum(s.size for s in shards) or len(shards),
+                      "bytes" if any(s.size for s in shards) else "items") as bar:
+            for shard, result in zip(shards, engine.map(scan_shard, work)):
+                results.append(result)
+                bar.advance(shard.size or 1)
+                if self.on_bad_record == "error" and result.bad:
+                    break
+        index, outputs = merge(results, self.source.paths, self.source.unit())
+        if self.on_bad_record == "error" and len(index.bad):
+            first = index.bad.records[0]
+            raise BadRecordError(first.file, first.line, first.reason, unit=first.kind, hint=self._hint(first.reason))
+        if index.ids is not None:
+            _check_unique_ids(index, self.fields.id_field, self.source.paths)
+        if self._index is None or (tokens and self._index.tokens is None):
+            self._index = index
+        return index, outputs
+
+    def index(self, *, engine: Engine | str | None = None, workers: int | None = None, tokens: bool = False) -> PoolIndex:
+        """The pool's index (one pass, then cached). tokens=True also counts tokens."""
+        if self._index is None or (tokens and self._index.tokens is None and self.fields.has_text):
+            self.scan(engine=engine, workers=workers, tokens=tokens)
+        return self._index
+
+    def __len__(self) -> int:
+        return self.index().n
+
+    @property
+    def bad_records(self) -> BadRecordLog:
+        """Records set aside by the last scan (quarantine or skip), with file, line and reason."""
+        return self.index().bad
+
+    def write_quarantine(self, path: str | os.PathLike, overwrite: bool = True) -> int:
+        """Write the bad records as JSON lines (file, line, reason, record); returns how many."""
+        self.bad_records.write(path, overwrite=overwrite)
+        return len(self.bad_records)
+
+    # ---- ids ----------------------------------------------------------------------
+    def ids_at(self, positions: np.ndarray) -> pa.Array:
+        """Ids of records at 0-based pool positions."""
+        positions = np.asarray(positions, dtype=np.int64)
+        index = self.index()
+        return pa.array(positions) if index.ids is None else index.ids.take(pa.array(positions))
+
+    def positions_of(self, ids) -> np.ndarray:
+        """Pool positions (n,) int64 of the given ids; an id not in the pool is an error."""
+        index = self.index()
+        if index.ids is None:
+            positions = np.asarray(pa.array(ids).to_numpy(zero_copy_only=False))
+            if positions.dtype.kind not in "iu":
+                raise UsageError("the selection's ids are not positions, but this pool has no id field; "
+                                 "open the pool with the same id field (--id-field) as when selecting.")
+            outside = (positions < 0) | (positions >= index.n)
+            if outside.any():
+                raise UsageError(f"id {positions[outside][0]} is not in this pool of {index.n} records; "
+                                 "was the selection made from another pool?")
+            return positions.astype(np.int64)
+        ids = pa.array(ids)
+        if ids.type != index.ids.type:
+            try:
+                ids = ids.cast(index.ids.type)
+            except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+                raise UsageError(f"the selection's ids are {ids.type}, the pool's are {index.ids.type}; "
+                                 "was the selection made from another pool?") from None
+        positions = pc.index_in(ids, value_set=index.ids)
+        if positions.null_count:
+            missing = ids.filter(positions.is_null())[0].as_py()
+            raise UsageError(f"id {missing!r} is not in this pool; was the selection made from another pool?")
+        return positions.to_numpy().astype(np.int64)
+
+    # ---- output -------------------------------------------------------------------
+    def take(self, selection: "Selection | Sequence[int] | np.ndarray", order: str = "pool", repeat: bool = False) -> "Subset":
+        """The selected records, with every original field, ready to write.
+
+        order: "pool" (the records' order in the pool) or "selection" (the selection's order).
+        repeat: write a record as many times as its weight says (for sampling with replacement).
+        """
+        from thresher.data.take import Subset
+        from thresher.selection import Selection
+
+        if order not in ("pool", "selection"):
+            raise UsageError(f"order={order!r}: use 'pool' or 'selection'.")
+        counts = None
+        if isinstance(selection, Selection):
+            positions = self.positions_of(selection.ids)
+            if repeat and selection.weights is not None:
+                counts = np.rint(selection.weights).astype(np.int64)
+        else:
+            positions = self.positions_of(np.asarray(selection))
+        if order == "pool":
+            ordering = np.argsort(positions, kind="stable")
+            positions = positions[ordering]
+            counts = counts[ordering] if counts is not None else None
+        return Subset(self, positions, counts)
+
+    def _hint(self, reason: str) -> str | None:
+        for field in self.fields.required:
+            if f'"{field}" is missing' in reason or f'"{field}" is null' in reason:
+                return f"Use {self.fields.option_for(field)} to name the right field"
+        return None
+
+    def __repr__(self) -> str:
+        return f"Pool({_short(self.source.paths)}, format={self.format!r}, fields={self.fields})"
+
+
+def _short(paths: Sequence[str]) -> str:
+    return paths[0] if len(paths) == 1 else f"{paths[0]} (+{len(paths) - 1} files)"
+
+
+def _hash_table(digest, table: pa.Table) -> None:
+    for name in table.column_names:
+        digest.update(name.encode())
+        column = table.column(name).combine_chunks() if table.num_rows else table.column(name)
+        for chunk in getattr(column, "chunks", [column]):
+            digest.update(str(chunk.type).encode())
+            digest.update(json.dumps(chunk.to_pylist(), default=str, sort_keys=True).encode() if chunk.offset or chunk.null_count
+                          else b"".join(bytes(buf) for buf in chunk.buffers() if buf is not None))
+
+
+def _check_unique_ids(index: PoolIndex, field: str, paths: Sequence[str]) -> None:
+    if pc.count_distinct(index.ids).as_py() == index.n and index.ids.null_count == 0:
+        return
+    counts = pc.value_counts(index.ids)
+    repeated = counts.filter(pc.greater(counts.field("counts"), 1))
+    value = repeated[0]["values"].as_py() if len(repeated) else None
+    where = np.flatnonzero(pc.equal(index.ids, pa.scalar(value, index.ids.type)).to_numpy(zero_copy_only=False))[:2]
+    spots = " and ".join(f"{paths[index.files[p]]}:{index.locations[p]}" for p in where)
+    raise ThresherError(f'id field "{field}" has the value {value!r} more than once ({spots}). '
+                        "Ids must be unique; fix the data or leave out --id-field to use positions as ids.")

@@ -1,0 +1,188 @@
+"""One pass over a pool: read every shard, set bad records aside, build the pool's index
+(ids, labels, domains, token counts, where each record lives) and run per-batch tasks.
+
+The per-shard function runs in any process; the merge runs in order, so the result is
+the same for any number of workers.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import partial
+from typing import Any, Callable, Sequence
+
+import numpy as np
+import pyarrow as pa
+
+from thresher.data.fields import FieldSpec
+from thresher.data.records import BadRecord, BadRecordLog
+from thresher.data.sources import Shard
+
+_WHITESPACE = np.zeros(256, dtype=bool)
+_WHITESPACE[[9, 10, 11, 12, 13, 32]] = True
+
+# A task maps a standard batch (columns text/label/domain/id, as configured) to any result.
+Task = Callable[[pa.RecordBatch], Any]
+
+
+def count_tokens(text: pa.Array) -> np.ndarray:
+    """Whitespace-separated tokens per string: (n,) int64. ASCII whitespace separates."""
+    if isinstance(text, pa.ChunkedArray):
+        text = text.combine_chunks()
+    if len(text) == 0:
+        return np.zeros(0, dtype=np.int64)
+    offset_type = np.int64 if pa.types.is_large_string(text.type) else np.int32
+    buffers = text.buffers()
+    offsets = np.frombuffer(buffers[1], dtype=offset_type)[text.offset : text.offset + len(text) + 1].astype(np.int64)
+    data = np.frombuffer(buffers[2], dtype=np.uint8) if buffers[2] is not None else np.zeros(0, np.uint8)
+    lo, hi = int(offsets[0]), int(offsets[-1])
+    data = data[lo:hi]
+    offsets = offsets - lo
+    if len(data) == 0:
+        return np.zeros(len(text), dtype=np.int64)
+    space = _WHITESPACE[data]
+    after_space = np.empty_like(space)
+    after_space[0] = True
+    after_space[1:] = space[:-1]
+    starts = offsets[:-1][offsets[:-1] < len(data)]
+    after_space[starts] = True
+    begins = np.concatenate([[0], np.cumsum(~space & after_space, dtype=np.int64)])
+    return begins[offsets[1:]] - begins[offsets[:-1]]
+
+
+@dataclass
+class ShardResult:
+    """What one shard yielded: good records' index columns and locations, bad records, task outputs."""
+
+    file_index: int
+    locations: np.ndarray
+    columns: dict[str, pa.Array]
+    tokens: np.ndarray | None
+    bad: list[tuple[int, str, str]]
+    n_lines: int
+    blank: int
+    outputs: list[Any] = field(default_factory=list)
+
+
+def standard_batch(table: pa.Table, spec: FieldSpec) -> pa.RecordBatch:
+    """The columns methods see: text (template applied), label, domain, id."""
+    columns: dict[str, pa.Array] = {}
+    if spec.has_text:
+        raw = {name: table.column(name).combine_chunks() for name in spec.text_sources}
+        columns["text"] = spec.build_text(raw)
+    for column, name in spec.other_sources.items():
+        columns[column] = table.column(name).combine_chunks()
+    if not columns:
+        return pa.RecordBatch.from_pydict({"_": pa.nulls(table.num_rows)})
+    return pa.RecordBatch.from_pydict(columns)
+
+
+def scan_shard(job: tuple) -> ShardResult:
+    """Read one shard. Runs in a worker process; `job` must pickle."""
+    source, spec, shard, policy, want_tokens, tasks = job
+    locations, bad, outputs = [], [], []
+    columns: dict[str, list] = {name: [] for name in spec.other_sources}
+    tokens = [] if want_tokens and spec.has_text else None
+    blank = n_lines = 0
+    for raw in source.read(shard, spec):
+        bad.extend(raw.bad)
+        blank += raw.blank
+        n_lines += raw.lines
+        if policy == "error" and raw.bad:
+            break
+        batch = standard_batch(raw.table, spec)
+        locations.append(raw.locations)
+        for name in columns:
+            columns[name].append(batch.column(name))
+        if tokens is not None:
+            tokens.append(count_tokens(batch.column("text")))
+        if tasks:
+            outputs.append([task(batch) for task in tasks])
+    return ShardResult(
+        file_index=shard.file_index,
+        locations=np.concatenate(locations) if locations else np.zeros(0, np.int64),
+        columns={name: pa.chunked_array(parts).combine_chunks() if parts else None for name, parts in columns.items()},
+        tokens=np.concatenate(tokens) if tokens else (np.zeros(0, np.int64) if tokens is not None else None),
+        bad=bad,
+        n_lines=n_lines,
+        blank=blank,
+        outputs=outputs,
+    )
+
+
+@dataclass
+class PoolIndex:
+    """What thresher keeps in memory about a pool: one entry per good record, in pool order.
+
+    n: number of good records. ids: the id column, or None (ids are positions 0..n-1).
+    labels, domains: (n,) arrays or None. tokens: (n,) int64 whitespace-token counts or
+    None when not computed. files: (n,) int32 file index; locations: (n,) int64 1-based
+    line (JSONL, CSV) or row (Parquet, tables) in that file.
+    """
+
+    n: int
+    ids: pa.Array | None
+    labels: pa.Array | None
+    domains: pa.Array | None
+    tokens: np.ndarray | None
+    files: np.ndarray
+    locations: np.ndarray
+    bad: BadRecordLog
+    blank_lines: int = 0
+
+    @property
+    def total_tokens(self) -> int | None:
+        return None if self.tokens is None else int(self.tokens.sum())
+
+
+def merge(results: Sequence[ShardResult], paths: Sequence[str], unit: str) -> tuple[PoolIndex, list[Any]]:
+    """Join shard results in order, turning shard-local line numbers into file line numbers."""
+    line_base: dict[int, int] = {}
+    locations, files, bad, outputs = [], [], [], []
+    columns: dict[str, list] = {}
+    tokens: list | None = []
+    blank = 0
+    for result in results:
+        base = line_base.get(result.file_index, 0)
+        line_base[result.file_index] = base + result.n_lines
+        locations.append(result.locations + base)
+        files.append(np.full(len(result.locations), result.file_index, dtype=np.int32))
+        for line, reason, raw in result.bad:
+            bad.append(BadRecord(paths[result.file_index], line + base, reason, raw, unit))
+        for name, column in result.columns.items():
+            columns.setdefault(name, [])
+            if column is not None:
+                columns[name].append(column)
+        if result.tokens is None:
+            tokens = None
+        elif tokens is not None:
+            tokens.append(result.tokens)
+        blank += result.blank
+        outputs.extend(result.outputs)
+
+    def joined(name: str) -> pa.Array | None:
+        if name not in columns:
+            return None
+        parts = columns[name]
+        return pa.chunked_array(parts).combine_chunks() if parts else pa.array([])
+
+    locations_all = np.concatenate(locations) if locations else np.zeros(0, np.int64)
+    index = PoolIndex(
+        n=len(locations_all),
+        ids=joined("id"),
+        labels=joined("label"),
+        domains=joined("domain"),
+        tokens=np.concatenate(tokens) if tokens else (np.zeros(0, np.int64) if tokens is not None else None),
+        files=np.concatenate(files) if files else np.zeros(0, np.int32),
+        locations=locations_all,
+        bad=BadRecordLog(bad),
+        blank_lines=blank,
+    )
+    return index, outputs
+
+
+def jobs(source, spec: FieldSpec, shards: list[Shard], policy: str, want_tokens: bool, tasks: Sequence[Task]) -> list[tuple]:
+    return [(source, spec, shard, policy, want_tokens, list(tasks)) for shard in shards]
+
+
+__all__ = ["PoolIndex", "ShardResult", "Task", "count_tokens", "merge", "scan_shard", "standard_batch", "jobs", "partial"]
