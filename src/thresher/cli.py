@@ -59,6 +59,15 @@ def open_pool(paths, format_, text_field, template, label_field, domain_field, i
                            on_bad_record=on_bad_record, csv_delimiter=csv_delimiter)
 
 
+def open_targets(paths: tuple[str, ...], reading: dict):
+    """Target pools (text only, read like the pool): None, one Pool, or a list for several."""
+    if not paths:
+        return None
+    options = {**reading, "label_field": None, "domain_field": None, "id_field": None}
+    pools = [open_pool([path], **options) for path in paths]
+    return pools[0] if len(pools) == 1 else pools
+
+
 def reports_errors(command: Callable) -> Callable:
     """Turn thresher's errors into one line on stderr and the right exit code."""
 
@@ -104,9 +113,11 @@ def main(progress: bool | None) -> None:
 @pool_options
 @click.option("--quarantine", "quarantine_path", default=None, type=click.Path(dir_okay=False),
               help="With --on-bad-record=quarantine, write the bad records here.")
+@click.option("--tokens/--no-tokens", default=True, show_default=True, help="Count whitespace tokens.")
+@click.option("--workers", default=1, show_default=True, type=click.IntRange(min=1), help="Processes that read the pool.")
 @click.option("--json", "as_json", is_flag=True, help="Print the facts as JSON.")
 @reports_errors
-def info(pool, quarantine_path, as_json, **reading) -> None:
+def info(pool, quarantine_path, tokens, workers, as_json, **reading) -> None:
     """Describe a pool: files, format, records, bad records, tokens, labels, fingerprint.
 
     \b
@@ -115,7 +126,7 @@ def info(pool, quarantine_path, as_json, **reading) -> None:
     """
     clock = time.perf_counter()
     data = open_pool(pool, **reading)
-    index = data.index(tokens=data.fields.has_text)
+    index = data.index(tokens=tokens and data.fields.has_text, workers=workers)
     facts: dict[str, Any] = {
         "files": data.paths,
         "format": data.format,
@@ -182,6 +193,9 @@ def _parse_params(pairs: tuple[str, ...]) -> dict[str, str]:
 @click.option("--order", type=click.Choice(["pool", "selection"]), default="pool", show_default=True,
               help="Write records in pool order or in the order the method chose them.")
 @click.option("--replace", is_flag=True, help="Sample with replacement (random only); records repeat in the output.")
+@click.option("--target", "targets", multiple=True, metavar="PATH",
+              help="Examples of the task you care about, for target-aware methods; read with the pool's text "
+                   "options. Repeat for several targets.")
 @click.option("--balance", is_flag=True, default=None, help="stratified: equal numbers per class.")
 @click.option("-p", "--param", "params", multiple=True, metavar="KEY=VALUE",
               help="A method parameter, e.g. -p by=domain (repeatable; see `thresher methods`).")
@@ -190,8 +204,8 @@ def _parse_params(pairs: tuple[str, ...]) -> dict[str, str]:
 @click.option("--overwrite", is_flag=True, help="Replace existing output files.")
 @pool_options
 @reports_errors
-def select(pool, method, budget, out, manifest, seed, workers, order, replace, balance, params, quarantine_path,
-           overwrite, **reading) -> None:
+def select(pool, method, budget, out, manifest, seed, workers, order, replace, targets, balance, params,
+           quarantine_path, overwrite, **reading) -> None:
     """Choose records from POOL within a budget and write them to OUT.
 
     \b
@@ -214,7 +228,8 @@ def select(pool, method, budget, out, manifest, seed, workers, order, replace, b
     check_output_path(out, overwrite, data.paths)
     if manifest:
         check_output_path(manifest, overwrite, data.paths)
-    selection = selector.select(data, budget, seed=seed, workers=workers, replace=replace)
+    target = open_targets(targets, reading)
+    selection = selector.select(data, budget, target=target, seed=seed, workers=workers, replace=replace)
     written = data.take(selection, order=order, repeat=replace).write(out, overwrite=overwrite)
     if manifest:
         selection.save(manifest, overwrite=overwrite, inputs=data.paths)
@@ -280,6 +295,31 @@ def methods(as_json: bool) -> None:
         table.add_row(item["name"], item["summary"], item["paper"] or "-", params or "-")
     _console().print(table)
 
+
+# Commands that live beside their subsystem. Each module has `register(main)` and
+# imports only click at module level; missing modules are skipped.
+COMMAND_MODULES = (
+    "thresher.evaluate.cli",
+    "thresher.filter.cli",
+    "thresher.features.cli",
+    "thresher.mix.cli",
+)
+
+
+def _register_commands() -> None:
+    import importlib
+
+    for name in COMMAND_MODULES:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as err:
+            if name.startswith(err.name or "\0"):
+                continue
+            raise
+        module.register(main)
+
+
+_register_commands()
 
 if __name__ == "__main__":
     main()

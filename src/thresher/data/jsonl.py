@@ -122,8 +122,9 @@ def infer_schema(path: str, spec: FieldSpec) -> pa.Schema:
                     continue
                 if isinstance(record, dict):
                     for field in seen:
-                        if record.get(field) is not None:
-                            seen[field].add(_python_type(record[field]))
+                        kind = _python_type(record.get(field))
+                        if kind in ("bool", "int", "float", "str"):  # anything else is a bad record
+                            seen[field].add(kind)
                 lines += 1
                 if lines >= _SAMPLE_LINES:
                     break

@@ -164,7 +164,7 @@ class Pool:
     # ---- scanning -----------------------------------------------------------------
     def scan(self, tasks: Sequence[Task] = (), *, engine: Engine | str | None = None, workers: int | None = None,
              tokens: bool = False) -> tuple[PoolIndex, list[Any]]:
-        """One pass over the pool: its index, and each task's output per batch, in pool order.
+        """One pass over the pool: its index, and `outputs[t]`, task t's results per batch in pool order.
 
         tasks: picklable callables `task(batch) -> result`, where `batch` is an Arrow
             RecordBatch with columns text, label, domain, id (those configured).

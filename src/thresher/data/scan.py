@@ -167,6 +167,9 @@ def merge(results: Sequence[ShardResult], paths: Sequence[str], unit: str) -> tu
         return pa.chunked_array(parts).combine_chunks() if parts else pa.array([])
 
     locations_all = np.concatenate(locations) if locations else np.zeros(0, np.int64)
+    if outputs:
+        # outputs[task][batch], so a scorer can concatenate its own results.
+        outputs = [list(per_task) for per_task in zip(*outputs)]
     index = PoolIndex(
         n=len(locations_all),
         ids=joined("id"),

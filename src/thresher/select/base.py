@@ -146,7 +146,7 @@ class Selector:
             "pool_size": index.n,
             "pool_fingerprint": pool.fingerprint,
             "pool_files": pool.paths,
-            "target_fingerprint": getattr(target, "fingerprint", None),
+            "target_fingerprint": _fingerprints(target),
             "bad_records": len(index.bad),
             "thresher_version": __version__,
             "started_at": started.isoformat(timespec="seconds"),
@@ -170,3 +170,9 @@ class Selector:
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in self.config.items())
         return f"{type(self).__name__}({args})"
+
+
+def _fingerprints(target: Any) -> str | list | None:
+    if isinstance(target, (list, tuple)):
+        return [_fingerprints(t) for t in target]
+    return getattr(target, "fingerprint", None)

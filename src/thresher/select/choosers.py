@@ -108,7 +108,9 @@ def allocate(capacity: np.ndarray, total: int, shares: np.ndarray) -> np.ndarray
         left = remaining - int(add.sum())
         if left:
             remainders = np.where(active, ideal - add, -1.0)
-            add[np.lexsort((np.arange(len(add)), -remainders))[:left]] += 1
+            # Among equal remainders, the group with least so far (per share) goes first.
+            fill = (quota + add) / np.maximum(shares, 1e-12)
+            add[np.lexsort((np.arange(len(add)), fill, -np.round(remainders, 12)))[:left]] += 1
         add = np.minimum(add, capacity - quota)
         quota += add
         remaining -= int(add.sum())

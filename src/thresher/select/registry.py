@@ -1,18 +1,21 @@
 """The method registry: every selector by name, so the CLI, the benchmark and the docs
-list the same set. Add a method with `@register` on its class and a line in BUILTIN."""
+list the same set. Add a method with `@register` on its class, in a module under one of
+the METHOD_PACKAGES; it is found without further edits. Such modules must import
+quickly: heavy libraries (numba, torch, faiss) are imported inside functions."""
 
 from __future__ import annotations
 
 import difflib
 import importlib
+import pkgutil
 
 from thresher.errors import UsageError
 
 _METHODS: dict[str, type] = {}
 _loaded = False
 
-# Modules whose import registers the built-in methods.
-BUILTIN = ("thresher.select.baselines",)
+# Packages whose modules register the built-in methods when imported.
+METHOD_PACKAGES = ("thresher.select", "thresher.filter", "thresher.mix")
 
 
 def register(cls: type) -> type:
@@ -27,10 +30,19 @@ def register(cls: type) -> type:
 
 def _load() -> None:
     global _loaded
-    if not _loaded:
-        for module in BUILTIN:
-            importlib.import_module(module)
-        _loaded = True
+    if _loaded:
+        return
+    for package_name in METHOD_PACKAGES:
+        try:
+            package = importlib.import_module(package_name)
+        except ModuleNotFoundError as err:
+            if err.name == package_name:
+                continue
+            raise
+        for module in sorted(pkgutil.iter_modules(package.__path__), key=lambda m: m.name):
+            if not module.name.startswith("_"):
+                importlib.import_module(f"{package_name}.{module.name}")
+    _loaded = True
 
 
 def methods() -> dict[str, type]:
