@@ -19,6 +19,7 @@ import random
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -38,7 +39,7 @@ def build_pool(path: Path, records: int, seed: int = 0) -> None:
     tmp = path.with_suffix(".tmp")
     with open(tmp, "w") as out:
         for i in range(records):
-            text = " ".join(rng.choices(WORDS, k=rng.randint(100, 200)))
+            text = " ".join(rng.choices(WORDS, k=rng.randint(130, 260)))
             record = {"id": i, "text": text, "label": f"c{rng.randrange(20)}", "domain": rng.choice(["web", "code", "books"]),
                       "meta": {"source": "bench", "n": i % 97}}
             out.write(json.dumps(record) + "\n")
@@ -46,30 +47,37 @@ def build_pool(path: Path, records: int, seed: int = 0) -> None:
 
 
 def measure(command: list[str]) -> dict:
-    """Run a command; wall seconds, CPU seconds of its process tree, peak tree RSS in MB."""
+    """Run a command; wall seconds, CPU seconds of its whole process tree, peak tree RSS in MB.
+
+    CPU comes from wait4's rusage, which adds up the child and every descendant it
+    waited for (worker processes included) exactly; RSS is the sum over the live tree,
+    sampled every 20 ms.
+    """
     start = time.perf_counter()
-    process = psutil.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    peak = 0
-    cpu: dict[int, float] = {}
-    while process.poll() is None:
-        try:
-            tree = [process] + process.children(recursive=True)
+    with tempfile.TemporaryFile() as errors:
+        process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=errors)
+        root = psutil.Process(process.pid)
+        peak = 0
+        while True:
+            pid, status, usage = os.wait4(process.pid, os.WNOHANG)
+            if pid:
+                break
             rss = 0
-            for p in tree:
-                try:
-                    rss += p.memory_info().rss
-                    times = p.cpu_times()
-                    cpu[p.pid] = times.user + times.system + getattr(times, "children_user", 0) + getattr(times, "children_system", 0)
-                except psutil.NoSuchProcess:
-                    pass
+            try:
+                for member in [root] + root.children(recursive=True):
+                    try:
+                        rss += member.memory_info().rss
+                    except psutil.NoSuchProcess:
+                        pass
+            except psutil.NoSuchProcess:
+                pass
             peak = max(peak, rss)
-        except psutil.NoSuchProcess:
-            pass
-        time.sleep(0.02)
-    wall = time.perf_counter() - start
-    if process.returncode != 0:
-        raise SystemExit(f"{' '.join(command)} failed:\n{process.stderr.read().decode()}")
-    return {"wall_s": wall, "cpu_s": sum(cpu.values()), "peak_rss_mb": peak / 2**20}
+            time.sleep(0.02)
+        wall = time.perf_counter() - start
+        if os.waitstatus_to_exitcode(status) != 0:
+            errors.seek(0)
+            raise SystemExit(f"{' '.join(command)} failed:\n{errors.read().decode()}")
+    return {"wall_s": wall, "cpu_s": usage.ru_utime + usage.ru_stime, "peak_rss_mb": peak / 2**20}
 
 
 def median_of(runs: list[dict]) -> dict:
@@ -87,7 +95,7 @@ def main() -> None:
 
     work = Path(args.workdir)
     work.mkdir(exist_ok=True)
-    pool = work / f"pool_{args.records}.jsonl"
+    pool = work / f"pool_{args.records}_v2.jsonl"
     if not pool.exists():
         print(f"building {pool} ...", file=sys.stderr)
         build_pool(pool, args.records)

@@ -164,13 +164,14 @@ class JsonlParser:
         self.read_options = pa_json.ReadOptions(use_threads=False, block_size=BLOCK_BYTES * 2)
         self.parse_options = pa_json.ParseOptions(explicit_schema=schema, unexpected_field_behavior="ignore")
 
-    def parse(self, block: bytes, first_line: int) -> tuple[pa.Table, np.ndarray, list[tuple[int, str, str]], int]:
-        """Parse one block whose first line is `first_line` (1-based).
+    def parse(self, block: bytes, first_line: int, n_lines: int | None = None) -> tuple[pa.Table, np.ndarray, list[tuple[int, str, str]], int]:
+        """Parse one block whose first line is `first_line` (1-based) and that spans `n_lines`.
 
         Returns the good rows' raw columns, their line numbers (n,) int64, the bad lines as
         (line, reason, raw text), and the count of blank lines.
         """
-        n_lines = count_lines(block)
+        if n_lines is None:
+            n_lines = count_lines(block)
         table = None
         if is_valid_utf8(block):
             try:

@@ -178,8 +178,8 @@ class FileSource:
             parser = jsonl.JsonlParser(spec, self._schema)
             line = 1
             for block in jsonl.iter_blocks(path, shard.start, shard.end):
-                table, lines, bad, blank = parser.parse(block, line)
                 spanned = jsonl.count_lines(block)
+                table, lines, bad, blank = parser.parse(block, line, spanned)
                 line += spanned
                 yield RawBatch(table, lines, bad, blank, spanned)
         elif self.format == "parquet":
