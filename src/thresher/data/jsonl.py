@@ -251,11 +251,16 @@ class JsonlParser:
         return table, np.asarray(good_lines, dtype=np.int64), bad, blank
 
 
-def iter_selected_lines(path: str, wanted: np.ndarray) -> Iterator[tuple[int, bytes]]:
-    """(line number, raw line without newline) for each 1-based line number in sorted `wanted`."""
+def iter_selected_lines(path: str, wanted: np.ndarray, on_block=None) -> Iterator[tuple[int, bytes]]:
+    """(line number, raw line without newline) for each 1-based line number in sorted `wanted`.
+
+    `on_block(n_bytes)` is called after each block read, for progress.
+    """
     first = 1
     position = 0
     for block in iter_blocks(path):
+        if on_block is not None:
+            on_block(len(block))
         if position >= len(wanted):
             return
         n_lines = count_lines(block)

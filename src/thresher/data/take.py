@@ -23,6 +23,7 @@ from thresher.data import jsonl
 from thresher.data.sources import MemorySource, detect_format
 from thresher.errors import MissingDependencyError, ThresherError, UsageError
 from thresher.io import atomic_path
+from thresher.progress import progress
 
 if TYPE_CHECKING:
     from thresher.data.pool import Pool
@@ -67,13 +68,15 @@ class Subset:
         index = self.pool.index()
         positions, _ = self._sorted()
         files = index.files[positions]
-        for file_index, path in enumerate(self.pool.source.paths):
-            mine = positions[files == file_index]
-            if len(mine) == 0:
-                continue
-            lines = index.locations[mine]
-            for (line, raw), position in zip(jsonl.iter_selected_lines(path, lines), mine):
-                yield int(position), raw
+        wanted = [(path, positions[files == i]) for i, path in enumerate(self.pool.source.paths)]
+        wanted = [(path, mine) for path, mine in wanted if len(mine)]
+        # Compressed files report decompressed bytes, so the bar may pass its total there.
+        total = sum(os.path.getsize(path) for path, _ in wanted)
+        with progress("write", total, "bytes") as bar:
+            for path, mine in wanted:
+                lines = index.locations[mine]
+                for (line, raw), position in zip(jsonl.iter_selected_lines(path, lines, bar.advance), mine):
+                    yield int(position), raw
 
     def iter_tables(self) -> Iterator[tuple[np.ndarray, pa.Table]]:
         """(positions, table of all original fields) in pool order, batch by batch."""

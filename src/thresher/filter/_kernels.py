@@ -1,0 +1,325 @@
+"""Compiled loops (numba) behind the filters: shingling, hashing, MinHash, LSH buckets,
+set intersections and union-find. Imported only when a filter runs, never at
+`import thresher`.
+
+Text is read straight from an Arrow string array's buffers: `data: (bytes,) uint8` and
+`offsets: (n + 1,) int64`. A *word* is a maximal run of ASCII letters and digits or
+non-ASCII bytes (so UTF-8 letters stay inside words); ASCII letters are lowercased.
+Shingle hashes are 64-bit; their outputs are flat arrays with per-document offsets.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+_MAX32 = np.uint64(0xFFFFFFFF)
+
+
+@njit(cache=True, inline="always")
+def _mix(x):
+    # splitmix64's finaliser: spreads every input bit over the whole output.
+    x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    return x ^ (x >> np.uint64(31))
+
+
+@njit(cache=True, inline="always")
+def _is_word_byte(b):
+    return (b >= 48 and b <= 57) or (b >= 65 and b <= 90) or (b >= 97 and b <= 122) or b >= 128
+
+
+@njit(cache=True)
+def word_hashes(data, offsets):
+    """Hashes of every word: (words,) uint64 flat, (n + 1,) int64 per-document offsets."""
+    n = len(offsets) - 1
+    out = np.empty(len(data) // 2 + n + 1, dtype=np.uint64)
+    doc_offsets = np.zeros(n + 1, dtype=np.int64)
+    count = 0
+    prime = np.uint64(0x100000001B3)
+    for d in range(n):
+        h = np.uint64(0xCBF29CE484222325)
+        inside = False
+        for p in range(offsets[d], offsets[d + 1]):
+            b = data[p]
+            if _is_word_byte(b):
+                if b >= 65 and b <= 90:
+                    b += 32
+                h = (h ^ np.uint64(b)) * prime
+                inside = True
+            elif inside:
+                out[count] = _mix(h)
+                count += 1
+                h = np.uint64(0xCBF29CE484222325)
+                inside = False
+        if inside:
+            out[count] = _mix(h)
+            count += 1
+        doc_offsets[d + 1] = count
+    return out[:count].copy(), doc_offsets
+
+
+@njit(cache=True)
+def word_ngrams(words, word_offsets, n, whole_if_short):
+    """Hashes of every run of `n` consecutive words, per document.
+
+    whole_if_short: a document with 1..n-1 words gets one shingle of all its words
+    (dedup wants that); otherwise it gets none (decontamination wants that).
+    """
+    docs = len(word_offsets) - 1
+    out = np.empty(len(words) + docs, dtype=np.uint64)
+    doc_offsets = np.zeros(docs + 1, dtype=np.int64)
+    count = 0
+    for d in range(docs):
+        lo, hi = word_offsets[d], word_offsets[d + 1]
+        length = hi - lo
+        if length >= n or (whole_if_short and length > 0):
+            width = min(n, length)
+            for start in range(lo, hi - width + 1):
+                h = np.uint64(width)
+                for k in range(start, start + width):
+                    h = _mix(h ^ words[k]) + np.uint64(k - start)
+                out[count] = _mix(h)
+                count += 1
+        doc_offsets[d + 1] = count
+    return out[:count].copy(), doc_offsets
+
+
+@njit(cache=True)
+def char_ngrams(data, offsets, n):
+    """Hashes of every `n`-byte window of the normalised text (lowercase, whitespace runs -> one space)."""
+    docs = len(offsets) - 1
+    out = np.empty(len(data) + docs, dtype=np.uint64)
+    doc_offsets = np.zeros(docs + 1, dtype=np.int64)
+    window = np.zeros(n, dtype=np.uint8)
+    count = 0
+    for d in range(docs):
+        filled = 0
+        previous_space = True
+        for p in range(offsets[d], offsets[d + 1]):
+            b = data[p]
+            if b == 32 or (b >= 9 and b <= 13):
+                if previous_space:
+                    continue
+                b = 32
+                previous_space = True
+            else:
+                previous_space = False
+                if b >= 65 and b <= 90:
+                    b += 32
+            window[filled % n] = b
+            filled += 1
+            if filled >= n:
+                h = np.uint64(0xCBF29CE484222325)
+                for k in range(filled - n, filled):
+                    h = (h ^ np.uint64(window[k % n])) * np.uint64(0x100000001B3)
+                out[count] = _mix(h)
+                count += 1
+        if 0 < filled < n:
+            h = np.uint64(0xCBF29CE484222325)
+            for k in range(filled):
+                h = (h ^ np.uint64(window[k])) * np.uint64(0x100000001B3)
+            out[count] = _mix(h)
+            count += 1
+        doc_offsets[d + 1] = count
+    return out[:count].copy(), doc_offsets
+
+
+@njit(cache=True)
+def signatures_minhash(shingles, doc_offsets, a, b):
+    """Classic MinHash: K hash functions h_k(x) = (a_k x + b_k) >> 32; (n, K) uint32 minima."""
+    n, k_count = len(doc_offsets) - 1, len(a)
+    sig = np.full((n, k_count), 0xFFFFFFFF, dtype=np.uint32)
+    values = np.empty(k_count, dtype=np.uint64)
+    for d in range(n):
+        for k in range(k_count):
+            values[k] = _MAX32
+        for s in range(doc_offsets[d], doc_offsets[d + 1]):
+            x = shingles[s]
+            for k in range(k_count):
+                v = (a[k] * x + b[k]) >> np.uint64(32)
+                if v < values[k]:
+                    values[k] = v
+        for k in range(k_count):
+            sig[d, k] = values[k]
+    return sig
+
+
+@njit(cache=True)
+def signatures_oph(shingles, doc_offsets, k_count, seed):
+    """One-permutation hashing with optimal densification: (n, K) uint32.
+
+    Each shingle's hash picks one of K bins and competes for its minimum; empty bins
+    borrow the value of a bin chosen by a per-bin hash sequence, the same for every
+    document, so equal signatures mean the same thing as in K-permutation MinHash.
+    """
+    n = len(doc_offsets) - 1
+    sig = np.full((n, k_count), 0xFFFFFFFF, dtype=np.uint32)
+    values = np.empty(k_count, dtype=np.uint64)
+    kk = np.uint64(k_count)
+    for d in range(n):
+        for k in range(k_count):
+            values[k] = np.uint64(0xFFFFFFFFFFFFFFFF)
+        lo, hi = doc_offsets[d], doc_offsets[d + 1]
+        if hi == lo:
+            continue
+        for s in range(lo, hi):
+            x = _mix(shingles[s] ^ seed)
+            k = ((x >> np.uint64(32)) * kk) >> np.uint64(32)
+            v = x & _MAX32
+            if v < values[k]:
+                values[k] = v
+        for k in range(k_count):
+            if values[k] != np.uint64(0xFFFFFFFFFFFFFFFF):
+                sig[d, k] = values[k]
+                continue
+            attempt = np.uint64(1)
+            while True:
+                j = ((_mix(seed + np.uint64(k) * np.uint64(0x9E3779B97F4A7C15) + attempt) >> np.uint64(32)) * kk) >> np.uint64(32)
+                if values[j] != np.uint64(0xFFFFFFFFFFFFFFFF):
+                    sig[d, k] = values[j]
+                    break
+                attempt += np.uint64(1)
+    return sig
+
+
+@njit(cache=True)
+def band_keys(sig, bands, rows):
+    """(bands, n) uint64: one hash per band of `rows` signature values."""
+    n = sig.shape[0]
+    keys = np.empty((bands, n), dtype=np.uint64)
+    for d in range(n):
+        for band in range(bands):
+            h = np.uint64(band + 1)
+            for r in range(band * rows, (band + 1) * rows):
+                h = _mix(h ^ np.uint64(sig[d, r])) + np.uint64(r)
+            keys[band, d] = h
+    return keys
+
+
+@njit(cache=True)
+def sorted_sets(shingles, doc_offsets):
+    """Each document's distinct shingles as sorted uint32 (the hash's high half)."""
+    n = len(doc_offsets) - 1
+    out = np.empty(len(shingles), dtype=np.uint32)
+    set_offsets = np.zeros(n + 1, dtype=np.int64)
+    count = 0
+    for d in range(n):
+        part = np.sort((shingles[doc_offsets[d]:doc_offsets[d + 1]] >> np.uint64(32)).astype(np.uint32))
+        for i in range(len(part)):
+            if i == 0 or part[i] != part[i - 1]:
+                out[count] = part[i]
+                count += 1
+        set_offsets[d + 1] = count
+    return out[:count].copy(), set_offsets
+
+
+@njit(cache=True)
+def bucket_pairs(keys, order, all_pairs_up_to):
+    """Candidate pairs (i < j) from LSH buckets: records sharing a key, given `order`
+    that sorts `keys`. Buckets up to `all_pairs_up_to` members give every pair; larger
+    ones (mostly copies of one text) pair each member with the bucket's first."""
+    n = len(order)
+    left = np.empty(n * 4 + 16, dtype=np.int64)
+    right = np.empty(n * 4 + 16, dtype=np.int64)
+    count = 0
+    start = 0
+    while start < n:
+        stop = start + 1
+        while stop < n and keys[order[stop]] == keys[order[start]]:
+            stop += 1
+        size = stop - start
+        if size > 1:
+            members = np.sort(order[start:stop])
+            need = size * (size - 1) // 2 if size <= all_pairs_up_to else size - 1
+            if count + need > len(left):
+                grow = max(len(left) * 2, count + need)
+                left = np.concatenate((left[:count], np.empty(grow - count, dtype=np.int64)))
+                right = np.concatenate((right[:count], np.empty(grow - count, dtype=np.int64)))
+            if size <= all_pairs_up_to:
+                for i in range(size):
+                    for j in range(i + 1, size):
+                        left[count] = members[i]
+                        right[count] = members[j]
+                        count += 1
+            else:
+                for j in range(1, size):
+                    left[count] = members[0]
+                    right[count] = members[j]
+                    count += 1
+        start = stop
+    return left[:count].copy(), right[:count].copy()
+
+
+@njit(cache=True)
+def intersections(values, set_offsets, left, right):
+    """|A ∩ B| for each pair of sorted sets (merge walk): (pairs,) int64."""
+    out = np.zeros(len(left), dtype=np.int64)
+    for p in range(len(left)):
+        i, i_end = set_offsets[left[p]], set_offsets[left[p] + 1]
+        j, j_end = set_offsets[right[p]], set_offsets[right[p] + 1]
+        common = 0
+        while i < i_end and j < j_end:
+            if values[i] < values[j]:
+                i += 1
+            elif values[i] > values[j]:
+                j += 1
+            else:
+                common += 1
+                i += 1
+                j += 1
+        out[p] = common
+    return out
+
+
+@njit(cache=True)
+def signature_agreement(sig, left, right):
+    """Fraction of equal signature values for each pair: (pairs,) float64 (Jaccard estimate)."""
+    out = np.empty(len(left), dtype=np.float64)
+    k_count = sig.shape[1]
+    for p in range(len(left)):
+        same = 0
+        for k in range(k_count):
+            if sig[left[p], k] == sig[right[p], k]:
+                same += 1
+        out[p] = same / k_count
+    return out
+
+
+@njit(cache=True)
+def _find(parent, x):
+    root = x
+    while parent[root] != root:
+        root = parent[root]
+    while parent[x] != root:
+        parent[x], x = root, parent[x]
+    return root
+
+
+@njit(cache=True)
+def union_find(n, left, right):
+    """Connected components of n nodes under the given edges: each node's component
+    label is the smallest node in its component, (n,) int64."""
+    parent = np.arange(n)
+    for p in range(len(left)):
+        a, b = _find(parent, left[p]), _find(parent, right[p])
+        if a < b:
+            parent[b] = a
+        elif b < a:
+            parent[a] = b
+    for x in range(n):
+        parent[x] = _find(parent, x)
+    return parent
+
+
+@njit(cache=True)
+def text_hashes(data, offsets):
+    """One 64-bit hash per document of its bytes (exact dedup after normalisation)."""
+    n = len(offsets) - 1
+    out = np.empty(n, dtype=np.uint64)
+    for d in range(n):
+        h = np.uint64(0xCBF29CE484222325) ^ np.uint64(offsets[d + 1] - offsets[d])
+        for p in range(offsets[d], offsets[d + 1]):
+            h = (h ^ np.uint64(data[p])) * np.uint64(0x100000001B3)
+        out[d] = _mix(h)
+    return out
