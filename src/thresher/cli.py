@@ -88,7 +88,27 @@ def reports_errors(command: Callable) -> Callable:
     return wrapper
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+class _Commands(click.Group):
+    """A group that adds the subsystems' commands on first use, not at import, so a
+    subsystem's cli module may import this one."""
+
+    _loaded = False
+
+    def _load(self) -> None:
+        if not self._loaded:
+            type(self)._loaded = True
+            _register_commands()
+
+    def list_commands(self, ctx):
+        self._load()
+        return super().list_commands(ctx)
+
+    def get_command(self, ctx, name):
+        self._load()
+        return super().get_command(ctx, name)
+
+
+@click.group(cls=_Commands, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(__version__, prog_name="thresher")
 @click.option("--progress/--no-progress", default=None,
               help="Show progress bars (default: when stderr is a terminal).")
@@ -318,8 +338,6 @@ def _register_commands() -> None:
             raise
         module.register(main)
 
-
-_register_commands()
 
 if __name__ == "__main__":
     main()

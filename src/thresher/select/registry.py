@@ -40,7 +40,7 @@ def _load() -> None:
                 continue
             raise
         for module in sorted(pkgutil.iter_modules(package.__path__), key=lambda m: m.name):
-            if not module.name.startswith("_"):
+            if not module.name.startswith("_") and module.name != "cli":
                 importlib.import_module(f"{package_name}.{module.name}")
     _loaded = True
 
