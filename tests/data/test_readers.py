@@ -186,3 +186,26 @@ def test_large_pool_is_split_into_shards_that_read_the_same(tmp_path, records):
     sharded = Pool.from_jsonl(path, shard_bytes=1000)
     assert len(sharded.source.plan()) > 10
     assert whole.index().locations.tolist() == sharded.index().locations.tolist()
+
+
+def test_blocks_hold_whole_lines_even_when_a_line_is_longer_than_a_block(tmp_path):
+    from thresher.data.jsonl import iter_file_blocks, line_spans
+
+    lines = [b"a" * 5, b"b" * 300, b"", b"c" * 40, b"d"]
+    path = tmp_path / "x.jsonl"
+    path.write_bytes(b"\n".join(lines))  # no newline at the end
+    blocks = list(iter_file_blocks(str(path), block_bytes=64))
+    assert b"".join(block for _, block in blocks) == path.read_bytes()
+    assert all(block.endswith(b"\n") for _, block in blocks[:-1])
+    offsets = [offset for offset, _ in blocks]
+    assert offsets == [0] + list(np.cumsum([len(b) for _, b in blocks[:-1]]))
+    spans = [block[s:e] for _, block in blocks for s, e in zip(*line_spans(block))]
+    assert spans == lines
+
+
+def test_crlf_lines_are_copied_as_they_are(tmp_path):
+    path = tmp_path / "crlf.jsonl"
+    path.write_bytes(b'{"text": "a"}\r\n{"text": "b"}\r\n{"text": "c"}\r\n')
+    pool = Pool.from_jsonl(path)
+    pool.take(thresher.Selection.create([0, 2])).to_jsonl(tmp_path / "out.jsonl")
+    assert (tmp_path / "out.jsonl").read_bytes() == b'{"text": "a"}\r\n{"text": "c"}\r\n'

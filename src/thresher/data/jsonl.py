@@ -9,6 +9,7 @@ at a time, so each bad line gets its own line number and reason.
 from __future__ import annotations
 
 import json
+import os
 from typing import Iterator
 
 import numpy as np
@@ -35,36 +36,63 @@ def open_stream(path: str):
     return pa.input_stream(path, compression=compression_of(path))
 
 
-def iter_blocks(path: str, start: int = 0, end: int | None = None, block_bytes: int = BLOCK_BYTES) -> Iterator[bytes]:
-    """Blocks of whole lines from bytes [start, end) of `path` (decompressed if compressed).
+def iter_file_blocks(path: str, start: int = 0, end: int | None = None,
+                     block_bytes: int = BLOCK_BYTES) -> Iterator[tuple[int | None, bytes]]:
+    """(byte offset in the file, block of whole lines) from bytes [start, end) of `path`.
 
-    A byte range must begin at a line start; compressed files are read whole.
+    A byte range must begin at a line start. Compressed files are read whole and
+    decompressed; their blocks have no file offset (None).
     """
-    if compression_of(path) is None:
-        handle = open(path, "rb")
-        handle.seek(start)
-        remaining = None if end is None else end - start
-    else:
-        handle = open_stream(path)
-        remaining = None
-    carry = b""
-    with handle:
-        while True:
-            size = block_bytes if remaining is None else min(block_bytes, remaining)
-            data = handle.read(size) if size > 0 else b""
-            if remaining is not None:
-                remaining -= len(data)
+    if compression_of(path) is not None:
+        with open_stream(path) as stream:
+            carry = b""
+            while data := stream.read(block_bytes):
+                data = carry + data if carry else data
+                cut = data.rfind(b"\n") + 1
+                carry, data = (data[cut:], data[:cut]) if cut else (data, b"")
+                if data:
+                    yield None, data
+            if carry:
+                yield None, carry
+        return
+    stop = os.path.getsize(path) if end is None else end
+    with open(path, "rb") as handle:
+        position = start
+        while position < stop:
+            handle.seek(position)
+            data = handle.read(min(block_bytes, stop - position))
             if not data:
-                if carry:
-                    yield carry
                 return
-            data = carry + data if carry else data
-            cut = data.rfind(b"\n") + 1
-            if cut == 0:
-                carry = data
-                continue
-            carry = data[cut:]
-            yield data[:cut] if carry else data
+            # Cut after the last newline; the partial line is read again with the next block.
+            while position + len(data) < stop:
+                cut = data.rfind(b"\n") + 1
+                if cut:
+                    data = data[:cut] if cut < len(data) else data
+                    break
+                more = handle.read(min(block_bytes, stop - position - len(data)))  # a line longer than a block
+                if not more:
+                    break
+                data += more
+            yield position, data
+            position += len(data)
+
+
+def iter_blocks(path: str, start: int = 0, end: int | None = None, block_bytes: int = BLOCK_BYTES) -> Iterator[bytes]:
+    """Blocks of whole lines from bytes [start, end) of `path` (decompressed if compressed)."""
+    for _, block in iter_file_blocks(path, start, end, block_bytes):
+        yield block
+
+
+def line_spans(block: bytes) -> tuple[np.ndarray, np.ndarray]:
+    """(starts, ends) of the block's lines: (n_lines,) int64 byte positions, ends exclude the newline."""
+    newlines = np.flatnonzero(np.frombuffer(block, dtype=np.uint8) == 10)
+    starts = np.empty(len(newlines) + 1, dtype=np.int64)
+    starts[0] = 0
+    starts[1:] = newlines + 1
+    ends = np.append(newlines, len(block)).astype(np.int64)
+    if len(block) == 0 or block.endswith(b"\n"):
+        return starts[:-1], ends[:-1]
+    return starts, ends
 
 
 def count_lines(block: bytes) -> int:
@@ -164,14 +192,13 @@ class JsonlParser:
         self.read_options = pa_json.ReadOptions(use_threads=False, block_size=BLOCK_BYTES * 2)
         self.parse_options = pa_json.ParseOptions(explicit_schema=schema, unexpected_field_behavior="ignore")
 
-    def parse(self, block: bytes, first_line: int, n_lines: int | None = None) -> tuple[pa.Table, np.ndarray, list[tuple[int, str, str]], int]:
-        """Parse one block whose first line is `first_line` (1-based) and that spans `n_lines`.
+    def parse(self, block: bytes, starts: np.ndarray, ends: np.ndarray) -> tuple[pa.Table, np.ndarray, list[tuple[int, str, str]], int]:
+        """Parse one block of lines whose byte spans are `starts`, `ends` (see `line_spans`).
 
-        Returns the good rows' raw columns, their line numbers (n,) int64, the bad lines as
-        (line, reason, raw text), and the count of blank lines.
+        Returns the good rows' raw columns, their line indexes in the block (n,) int64, the
+        bad lines as (line index, reason, raw text), and the count of blank lines.
         """
-        if n_lines is None:
-            n_lines = count_lines(block)
+        n_lines = len(starts)
         table = None
         if is_valid_utf8(block):
             try:
@@ -182,22 +209,20 @@ class JsonlParser:
             except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
                 table = None
         if table is None or table.num_rows != n_lines:
-            return self._parse_lines(block, first_line)
-        lines = np.arange(first_line, first_line + n_lines, dtype=np.int64)
+            return self._parse_lines(block, starts, ends)
+        rows = np.arange(n_lines, dtype=np.int64)
         missing = None
         for name in self.spec.required:
             nulls = table.column(name).is_null()
             missing = nulls if missing is None else pa.compute.or_(missing, nulls)
         if missing is None or not pa.compute.any(missing).as_py():
-            return table, lines, [], 0
-        bad_rows = np.flatnonzero(missing.to_numpy(zero_copy_only=False))
-        raw_lines = split_lines(block)
+            return table, rows, [], 0
         bad = []
-        for row in bad_rows:
-            reason = self._check_line(raw_lines[row])[0] or "a required field is null"
-            bad.append((int(lines[row]), reason, describe_raw(raw_lines[row])))
+        for row in np.flatnonzero(missing.to_numpy(zero_copy_only=False)):
+            line = block[starts[row]:ends[row]]
+            bad.append((int(row), self._check_line(line)[0] or "a required field is null", describe_raw(line)))
         keep = ~missing.to_numpy(zero_copy_only=False)
-        return table.filter(pa.array(keep)), lines[keep], bad, 0
+        return table.filter(pa.array(keep)), rows[keep], bad, 0
 
     def _check_line(self, line: bytes) -> tuple[str | None, dict | None]:
         """(reason, None) for a bad line, (None, values) for a good one."""
@@ -230,31 +255,31 @@ class JsonlParser:
             values[name] = str(value) if wanted == "string" and kind != "str" else value
         return None, values
 
-    def _parse_lines(self, block: bytes, first_line: int) -> tuple[pa.Table, np.ndarray, list[tuple[int, str, str]], int]:
+    def _parse_lines(self, block: bytes, starts: np.ndarray, ends: np.ndarray) -> tuple[pa.Table, np.ndarray, list[tuple[int, str, str]], int]:
         columns: dict[str, list] = {name: [] for name in self.schema.names}
-        good_lines: list[int] = []
+        good: list[int] = []
         bad: list[tuple[int, str, str]] = []
         blank = 0
-        for offset, line in enumerate(split_lines(block)):
-            number = first_line + offset
+        for row, (start, end) in enumerate(zip(starts.tolist(), ends.tolist())):
+            line = block[start:end]
             if not line.strip():
                 blank += 1
                 continue
             reason, values = self._check_line(line)
             if reason is not None:
-                bad.append((number, reason, describe_raw(line)))
+                bad.append((row, reason, describe_raw(line)))
                 continue
             for name in columns:
                 columns[name].append(values.get(name))
-            good_lines.append(number)
+            good.append(row)
         table = pa.table({name: pa.array(columns[name], type=self.schema.field(name).type) for name in columns}, schema=self.schema)
-        return table, np.asarray(good_lines, dtype=np.int64), bad, blank
+        return table, np.asarray(good, dtype=np.int64), bad, blank
 
 
 def iter_selected_lines(path: str, wanted: np.ndarray, on_block=None) -> Iterator[tuple[int, bytes]]:
     """(line number, raw line without newline) for each 1-based line number in sorted `wanted`.
 
-    `on_block(n_bytes)` is called after each block read, for progress.
+    Streams the whole file; `on_block(n_bytes)` is called after each block, for progress.
     """
     first = 1
     position = 0
@@ -263,11 +288,21 @@ def iter_selected_lines(path: str, wanted: np.ndarray, on_block=None) -> Iterato
             on_block(len(block))
         if position >= len(wanted):
             return
-        n_lines = count_lines(block)
-        stop = int(np.searchsorted(wanted, first + n_lines, side="left"))
-        if stop > position:
-            lines = split_lines(block)
-            for number in wanted[position:stop]:
-                yield int(number), lines[int(number) - first]
-            position = stop
-        first += n_lines
+        starts, ends = line_spans(block)
+        stop = int(np.searchsorted(wanted, first + len(starts), side="left"))
+        for number in wanted[position:stop].tolist():
+            yield number, block[starts[number - first]:ends[number - first]]
+        position = stop
+        first += len(starts)
+
+
+def read_spans(path: str, offsets: np.ndarray, lengths: np.ndarray, on_bytes=None) -> Iterator[bytes]:
+    """The raw lines at byte `offsets` with `lengths` of an uncompressed file, in the order given."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        for offset, length in zip(offsets.tolist(), lengths.tolist()):
+            yield os.pread(fd, length, offset)
+            if on_bytes is not None:
+                on_bytes(length)
+    finally:
+        os.close(fd)

@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 from typing import TYPE_CHECKING, Any, Sequence
@@ -126,6 +127,29 @@ class Pool:
         pool.features = features
         return pool
 
+    def with_features(self, features: "np.ndarray | str | os.PathLike") -> "Pool":
+        """This pool with feature vectors (embeddings) attached, one row per record:
+        `features: (n, d)`, or the path of a .npy file of them (memory-mapped, not read
+        into memory). Methods that work on embeddings use them instead of embedding the
+        text. The pool itself is not changed."""
+        source = features
+        if isinstance(features, (str, os.PathLike)):
+            try:
+                features = np.load(features, mmap_mode="r")
+            except (OSError, ValueError) as err:
+                raise UsageError(f"{source}: cannot read it as a .npy array of embeddings ({err}).") from None
+        features = features if isinstance(features, np.ndarray) else np.asarray(features)
+        name = source if isinstance(source, (str, os.PathLike)) else "features"
+        if features.ndim != 2 or features.dtype.kind not in "fiu":
+            raise UsageError(f"{name}: embeddings must be a 2-d numeric array (n, d); got {features.dtype} {features.shape}.")
+        if len(features) != len(self):
+            raise UsageError(f"{name} has {len(features):,} rows, but the pool has {len(self):,} records; "
+                             "give one row per record, in pool order.")
+        pool = copy.copy(self)
+        pool.features = features
+        pool._fingerprint = None if isinstance(self.source, MemorySource) else self._fingerprint
+        return pool
+
     # ---- properties ---------------------------------------------------------------
     @property
     def paths(self) -> list[str]:
@@ -147,7 +171,8 @@ class Pool:
             if isinstance(self.source, MemorySource):
                 _hash_table(digest, self.source.table)
                 if self.features is not None:
-                    digest.update(np.ascontiguousarray(self.features).tobytes())
+                    for start in range(0, len(self.features), 65536):  # in slices: features may be a large memory map
+                        digest.update(np.ascontiguousarray(self.features[start : start + 65536]).tobytes())
             else:
                 total = sum(os.path.getsize(path) for path in self.source.paths)
                 with progress("fingerprint", total, "bytes") as bar:

@@ -62,6 +62,8 @@ class ShardResult:
     n_lines: int
     blank: int
     outputs: list[Any] = field(default_factory=list)
+    offsets: np.ndarray | None = None
+    lengths: np.ndarray | None = None
 
 
 def standard_batch(table: pa.Table, spec: FieldSpec) -> pa.RecordBatch:
@@ -80,7 +82,7 @@ def standard_batch(table: pa.Table, spec: FieldSpec) -> pa.RecordBatch:
 def scan_shard(job: tuple) -> ShardResult:
     """Read one shard. Runs in a worker process; `job` must pickle."""
     source, spec, shard, policy, want_tokens, tasks = job
-    locations, bad, outputs = [], [], []
+    locations, bad, outputs, offsets, lengths = [], [], [], [], []
     columns: dict[str, list] = {name: [] for name in spec.other_sources}
     tokens = [] if want_tokens and spec.has_text else None
     blank = n_lines = 0
@@ -92,6 +94,8 @@ def scan_shard(job: tuple) -> ShardResult:
             break
         batch = standard_batch(raw.table, spec)
         locations.append(raw.locations)
+        offsets.append(raw.offsets)
+        lengths.append(raw.lengths)
         for name in columns:
             columns[name].append(batch.column(name))
         if tokens is not None:
@@ -107,7 +111,16 @@ def scan_shard(job: tuple) -> ShardResult:
         n_lines=n_lines,
         blank=blank,
         outputs=outputs,
+        offsets=_joined_or_none(offsets),
+        lengths=_joined_or_none(lengths),
     )
+
+
+def _joined_or_none(parts: list) -> np.ndarray | None:
+    """One array from per-batch parts, or None when any part is missing."""
+    if any(part is None for part in parts):
+        return None
+    return np.concatenate(parts) if parts else np.zeros(0, np.int64)
 
 
 @dataclass
@@ -117,7 +130,9 @@ class PoolIndex:
     n: number of good records. ids: the id column, or None (ids are positions 0..n-1).
     labels, domains: (n,) arrays or None. tokens: (n,) int64 whitespace-token counts or
     None when not computed. files: (n,) int32 file index; locations: (n,) int64 1-based
-    line (JSONL, CSV) or row (Parquet, tables) in that file.
+    line (JSONL, CSV) or row (Parquet, tables) in that file. offsets, lengths: (n,) int64
+    byte span of each record's line, for uncompressed JSONL (else None), so writing a
+    selection reads only the chosen lines.
     """
 
     n: int
@@ -129,6 +144,8 @@ class PoolIndex:
     locations: np.ndarray
     bad: BadRecordLog
     blank_lines: int = 0
+    offsets: np.ndarray | None = None
+    lengths: np.ndarray | None = None
 
     @property
     def total_tokens(self) -> int | None:
@@ -138,7 +155,7 @@ class PoolIndex:
 def merge(results: Sequence[ShardResult], paths: Sequence[str], unit: str) -> tuple[PoolIndex, list[Any]]:
     """Join shard results in order, turning shard-local line numbers into file line numbers."""
     line_base: dict[int, int] = {}
-    locations, files, bad, outputs = [], [], [], []
+    locations, files, bad, outputs, offsets, lengths = [], [], [], [], [], []
     columns: dict[str, list] = {}
     tokens: list | None = []
     blank = 0
@@ -159,6 +176,8 @@ def merge(results: Sequence[ShardResult], paths: Sequence[str], unit: str) -> tu
             tokens.append(result.tokens)
         blank += result.blank
         outputs.extend(result.outputs)
+        offsets.append(result.offsets)
+        lengths.append(result.lengths)
 
     def joined(name: str) -> pa.Array | None:
         if name not in columns:
@@ -180,6 +199,8 @@ def merge(results: Sequence[ShardResult], paths: Sequence[str], unit: str) -> tu
         locations=locations_all,
         bad=BadRecordLog(bad),
         blank_lines=blank,
+        offsets=_joined_or_none(offsets),
+        lengths=_joined_or_none(lengths),
     )
     return index, outputs
 

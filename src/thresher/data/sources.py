@@ -47,6 +47,8 @@ class RawBatch:
     bad: list[tuple[int, str, str]]
     blank: int = 0
     lines: int = 0  # lines the block spanned, for shard-local line numbers
+    offsets: np.ndarray | None = None  # byte offset of each good record in its (uncompressed) file
+    lengths: np.ndarray | None = None  # its length in bytes, without the newline
 
 
 def detect_format(path: str) -> str:
@@ -177,11 +179,14 @@ class FileSource:
         if self.format == "jsonl":
             parser = jsonl.JsonlParser(spec, self._schema)
             line = 1
-            for block in jsonl.iter_blocks(path, shard.start, shard.end):
-                spanned = jsonl.count_lines(block)
-                table, lines, bad, blank = parser.parse(block, line, spanned)
-                line += spanned
-                yield RawBatch(table, lines, bad, blank, spanned)
+            for offset, block in jsonl.iter_file_blocks(path, shard.start, shard.end):
+                starts, ends = jsonl.line_spans(block)
+                table, rows, bad, blank = parser.parse(block, starts, ends)
+                batch = RawBatch(table, line + rows, [(line + row, reason, raw) for row, reason, raw in bad], blank, len(starts))
+                if offset is not None:
+                    batch.offsets, batch.lengths = offset + starts[rows], ends[rows] - starts[rows]
+                line += len(starts)
+                yield batch
         elif self.format == "parquet":
             yield from self._read_parquet(path, shard, spec)
         else:

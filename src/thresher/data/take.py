@@ -70,6 +70,13 @@ class Subset:
         files = index.files[positions]
         wanted = [(path, positions[files == i]) for i, path in enumerate(self.pool.source.paths)]
         wanted = [(path, mine) for path, mine in wanted if len(mine)]
+        if index.offsets is not None:
+            # Uncompressed files: read just the chosen lines, by their byte spans.
+            with progress("write", int(index.lengths[positions].sum()), "bytes") as bar:
+                for path, mine in wanted:
+                    lines = jsonl.read_spans(path, index.offsets[mine], index.lengths[mine], bar.advance)
+                    yield from zip(mine.tolist(), lines)
+            return
         # Compressed files report decompressed bytes, so the bar may pass its total there.
         total = sum(os.path.getsize(path) for path, _ in wanted)
         with progress("write", total, "bytes") as bar:
