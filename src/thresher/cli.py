@@ -200,8 +200,9 @@ def _parse_params(pairs: tuple[str, ...]) -> dict[str, str]:
 @main.command()
 @click.argument("pool", nargs=-1, required=True)
 @click.option("-m", "--method", default="random", show_default=True, help="Selection method (see `thresher methods`).")
-@click.option("-b", "--budget", required=True,
-              help='How much to keep: a count (2000, 50k), a fraction or percent (0.1, 10%) or tokens ("2M tokens").')
+@click.option("-b", "--budget", default="100%", show_default=True,
+              help='How much to keep: a count (2000, 50k), a fraction or percent (0.1, 10%) or tokens ("2M tokens"). '
+                   "Leave it out to let the method decide (e.g. semdedup --threshold).")
 @click.option("-o", "--out", required=True, type=click.Path(dir_okay=False),
               help="Where to write the chosen records; the format follows the name (.jsonl[.gz|.zst], .parquet, .csv).")
 @click.option("--manifest", default=None, type=click.Path(dir_okay=False),
@@ -217,6 +218,15 @@ def _parse_params(pairs: tuple[str, ...]) -> dict[str, str]:
               help="Examples of the task you care about, for target-aware methods; read with the pool's text "
                    "options. Repeat for several targets.")
 @click.option("--balance", is_flag=True, default=None, help="stratified: equal numbers per class.")
+@click.option("--embeddings", default=None, metavar="PATH",
+              help="Embedding methods: a .npy of pool embeddings (one row per record, e.g. from `thresher embed`) "
+                   "or a list/vector column name; default: embed the text.")
+@click.option("--clusters", default=None, type=click.IntRange(min=1), help="Clustering methods: k-means clusters.")
+@click.option("--threshold", default=None, type=float, help="semdedup: drop records with cosine above this to a kept one.")
+@click.option("--target-proportions", default=None, metavar="P1,P2,...",
+              help="dsir: shares of the budget per --target, e.g. 0.3,0.7 (default: by target size).")
+@click.option("--kl/--no-kl", "report_kl", default=True, show_default=True,
+              help="dsir: report the selection's KL reduction toward the target (reads the written records again).")
 @click.option("-p", "--param", "params", multiple=True, metavar="KEY=VALUE",
               help="A method parameter, e.g. -p by=domain (repeatable; see `thresher methods`).")
 @click.option("--quarantine", "quarantine_path", default=None, type=click.Path(dir_okay=False),
@@ -224,8 +234,8 @@ def _parse_params(pairs: tuple[str, ...]) -> dict[str, str]:
 @click.option("--overwrite", is_flag=True, help="Replace existing output files.")
 @pool_options
 @reports_errors
-def select(pool, method, budget, out, manifest, seed, workers, order, replace, targets, balance, params,
-           quarantine_path, overwrite, **reading) -> None:
+def select(pool, method, budget, out, manifest, seed, workers, order, replace, targets, balance, embeddings, clusters,
+           threshold, target_proportions, report_kl, params, quarantine_path, overwrite, **reading) -> None:
     """Choose records from POOL within a budget and write them to OUT.
 
     \b
@@ -242,6 +252,10 @@ def select(pool, method, budget, out, manifest, seed, workers, order, replace, t
     method_params: dict[str, Any] = _parse_params(params)
     if balance is not None:
         method_params["balance"] = balance
+    for name, value in (("embeddings", embeddings), ("clusters", clusters), ("threshold", threshold),
+                        ("target_proportions", target_proportions)):
+        if value is not None:
+            method_params[name] = value
     selector = get_method(method)(**method_params)
     data = open_pool(pool, **reading)
     # Check every output before the work, so a mistake costs nothing.
@@ -268,6 +282,9 @@ def select(pool, method, budget, out, manifest, seed, workers, order, replace, t
         rows.append(("manifest", f"{manifest} (+ {manifest}.json)"))
     if len(bad) and data.on_bad_record == "quarantine":
         rows.append(("quarantine", str(quarantine_path)))
+    if report_kl and written and target is not None and hasattr(selector, "kl_reduction"):
+        picked = open_pool([out], **{**reading, "format_": None})
+        rows.append(("KL reduction", f"{selector.kl_reduction(picked):.4f} nats (hashed n-grams; > 0: closer to the target)"))
     rows.append(("time", f"{time.perf_counter() - clock:.2f} s (selection {selection.meta['duration_s']:.2f} s)"))
     _summary(rows)
 

@@ -38,12 +38,20 @@ def pools_and_budgets(draw):
     return table, budget, seed
 
 
+def _features(n):
+    """Small random embeddings (n, 8), the same for the same n, for methods that need features."""
+    return np.random.default_rng(n).normal(size=(n, 8)).astype(np.float32)
+
+
 def _pool(table):
-    return Pool.from_arrow(table, id_field="id", label_field="label", domain_field="domain")
+    pool = Pool.from_arrow(table, id_field="id", label_field="label", domain_field="domain")
+    return pool.with_features(_features(table.num_rows))
 
 
 def _target(table):
-    return _pool(table.slice(0, min(5, table.num_rows)))
+    m = min(5, table.num_rows)
+    target = Pool.from_arrow(table.slice(0, m), id_field="id", label_field="label", domain_field="domain")
+    return target.with_features(_features(table.num_rows)[:m])
 
 
 @pytest.mark.parametrize("method", METHODS)
@@ -91,6 +99,8 @@ def test_one_two_and_four_workers_agree(tmp_path_factory, method, seed, fraction
     for workers in (1, 2, 4):
         pool = Pool.from_jsonl(path, id_field="id", label_field="label", domain_field="domain", shard_bytes=8000)
         target = Pool.from_jsonl(path, id_field="id", label_field="label")
+        if "features" in methods()[method].needs:
+            pool, target = pool.with_features(_features(600)), target.with_features(_features(600))
         sel = thresher.select(pool, method, fraction, seed=seed, workers=workers, target=target)
         results.append((sel.ids.to_pylist(), None if sel.weights is None else sel.weights.tolist(), sel.meta["pool_fingerprint"]))
     assert results[0] == results[1] == results[2]

@@ -12,8 +12,8 @@ CJK punctuation, arrows, box drawing and emoji are punctuation; Unicode spaces a
 spaces; every other code point is a word character). ASCII, Latin-1, Latin Extended-A,
 Greek and Cyrillic capitals are lowercased; other scripts are hashed as written.
 
-A token's hash is FNV-1a over its lowercased code points, finished with the murmur3
-64-bit mixer; an n-gram's hash chains its tokens' hashes through the same mixer with a
+A token's hash is FNV-1a over its lowercased code points, finished with a murmur3-style
+xorshift-multiply mixer; an n-gram's hash chains its tokens' hashes through the same mixer with a
 per-order salt. Everything is 64-bit integer arithmetic, so buckets are the same on
 every machine and in every run for the same seed.
 """
@@ -26,7 +26,6 @@ from numba import njit
 _FNV_PRIME = np.uint64(0x100000001B3)
 _FNV_BASIS = np.uint64(0xCBF29CE484222325)
 _MIX_1 = np.uint64(0xFF51AFD7ED558CCD)
-_MIX_2 = np.uint64(0xC4CEB9FE1A85EC53)
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 
 # 0 space, 1 word, 2 punctuation, for each ASCII code.
@@ -39,17 +38,19 @@ _ASCII_CLASS[95] = 1
 
 @njit(cache=True, inline="always")
 def _mix(value):
-    value ^= value >> np.uint64(33)
+    # One xorshift-multiply-xorshift round (the first half of murmur3's finalizer): the
+    # high bits, which pick the bucket, depend on every input bit.
+    value ^= value >> np.uint64(31)
     value *= _MIX_1
-    value ^= value >> np.uint64(33)
-    value *= _MIX_2
-    value ^= value >> np.uint64(33)
+    value ^= value >> np.uint64(29)
     return value
 
 
 @njit(cache=True)
 def _classify(code):
     """0 space, 1 word, 2 punctuation, for a non-ASCII code point."""
+    if 0x300 <= code <= 0x36F or 0xFE00 <= code <= 0xFE0F:
+        return 2  # combining marks and variation selectors are not \\w in Python's re
     if code < 0xC0:
         if code == 0x85 or code == 0xA0:
             return 0
@@ -90,71 +91,69 @@ def _lower(code):
     return code
 
 
+@njit(cache=True, inline="always")
+def _bucket(value, buckets):
+    # Lemire's multiply-shift range reduction of the high 32 bits: no division.
+    return np.int32(((value >> np.uint64(32)) * np.uint64(buckets)) >> np.uint64(32))
+
+
 @njit(cache=True)
-def doc_buckets(data, lo, hi, order, buckets, seed, out, ring):
+def doc_buckets(data, lo, hi, order, buckets, seed, out, hashes):
     """Hash the n-grams (orders 1..`order`) of the text data[lo:hi] into `out`.
 
-    out: int32 buffer of at least order * (hi - lo) entries; ring: uint64 scratch of
-    `order` entries. Returns (n-grams written, tokens). Unigrams and higher orders are
-    interleaved in text order: for each token, its unigram, then the bigram ending at
-    it, and so on.
+    out: int32 buffer of at least order * (hi - lo) entries; hashes: uint64 scratch of
+    at least hi - lo + 1 entries. Returns (n-grams written, tokens). For each token in
+    text order come its unigram, then the bigram ending at it, and so on.
     """
     classes = _ASCII_CLASS
-    written = 0
+    # Pass 1, over bytes: each token's FNV-1a state. The ASCII path has no branch that
+    # depends on the text, which keeps the CPU's branch predictor out of the way.
     tokens = 0
-    state = np.uint64(0)  # FNV state of the token being read
-    kind = 0  # class of the token being read; 0 = none
-    base = _mix(np.uint64(seed) ^ _FNV_BASIS)
+    kind = 0
+    state = _FNV_BASIS
     i = lo
-    while i <= hi:
-        if i < hi:
-            byte = data[i]
-            if byte < 0x80:
-                code = np.uint64(byte)
-                cls = classes[byte]
-                if 65 <= byte <= 90:
-                    code += np.uint64(32)
-                step = 1
-            else:
-                if byte >= 0xF0 and i + 3 < hi:
-                    value = ((byte & 0x07) << 18) | ((data[i + 1] & 0x3F) << 12) | ((data[i + 2] & 0x3F) << 6) | (data[i + 3] & 0x3F)
-                    step = 4
-                elif byte >= 0xE0 and i + 2 < hi:
-                    value = ((byte & 0x0F) << 12) | ((data[i + 1] & 0x3F) << 6) | (data[i + 2] & 0x3F)
-                    step = 3
-                elif byte >= 0xC0 and i + 1 < hi:
-                    value = ((byte & 0x1F) << 6) | (data[i + 1] & 0x3F)
-                    step = 2
-                else:
-                    value = byte  # a stray byte counts as a word character
-                    step = 1
-                cls = _classify(value) if step > 1 else 1
-                code = np.uint64(_lower(value))
+    while i < hi:
+        byte = data[i]
+        if byte < 0x80:
+            cls = classes[byte]
+            code = np.uint64(byte) + np.uint64(32) * np.uint64(65 <= byte <= 90)
+            i += 1
         else:
-            cls = 0
-            step = 1
-            code = np.uint64(0)
-        if cls != kind and kind != 0:
-            # The token ends here: emit its n-grams.
-            token_hash = _mix(state ^ base)
-            ring[tokens % order] = token_hash
-            tokens += 1
-            chained = token_hash
-            for k in range(1, order + 1):
-                if k > tokens:
-                    break
-                if k > 1:
-                    chained = _mix(ring[(tokens - k) % order] * _GOLDEN + chained)
-                salted = _mix(chained ^ (np.uint64(k) * _GOLDEN) ^ base)
-                out[written] = np.int32(salted % np.uint64(buckets))
-                written += 1
-            kind = 0
-        if cls != 0:
-            if kind == 0:
-                state = _FNV_BASIS
-                kind = cls
-            state = (state ^ code) * _FNV_PRIME
-        i += step
+            value = np.int64(byte)
+            step = 1  # a stray byte counts as a word character
+            if byte >= 0xF0 and i + 3 < hi:
+                value = ((value & 0x07) << 18) | ((np.int64(data[i + 1]) & 0x3F) << 12) | \
+                    ((np.int64(data[i + 2]) & 0x3F) << 6) | (np.int64(data[i + 3]) & 0x3F)
+                step = 4
+            elif byte >= 0xE0 and i + 2 < hi:
+                value = ((value & 0x0F) << 12) | ((np.int64(data[i + 1]) & 0x3F) << 6) | (np.int64(data[i + 2]) & 0x3F)
+                step = 3
+            elif byte >= 0xC0 and i + 1 < hi:
+                value = ((value & 0x1F) << 6) | (np.int64(data[i + 1]) & 0x3F)
+                step = 2
+            cls = _classify(value) if step > 1 else 1
+            code = np.uint64(_lower(value))
+            i += step
+        change = cls != kind
+        hashes[tokens] = state
+        tokens += change & (kind != 0)
+        state = ((_FNV_BASIS if change else state) ^ code) * _FNV_PRIME
+        kind = cls
+    hashes[tokens] = state
+    tokens += kind != 0
+    # Pass 2, over tokens: finish each token's hash, then chain n-grams.
+    base = _mix(np.uint64(seed) ^ _FNV_BASIS)
+    for j in range(tokens):
+        hashes[j] = _mix(hashes[j] ^ base)
+    written = 0
+    for j in range(tokens):
+        chained = hashes[j]
+        out[written] = _bucket(chained, buckets)
+        written += 1
+        for k in range(1, min(order, j + 1)):
+            chained = _mix((hashes[j - k] * _GOLDEN) ^ chained ^ np.uint64(k + 1))
+            out[written] = _bucket(chained, buckets)
+            written += 1
     return written, tokens
 
 
@@ -172,12 +171,12 @@ def featurize(data, offsets, order, buckets, seed, counts, weights, scores, toke
     for d in range(n):
         longest = max(longest, offsets[d + 1] - offsets[d])
     out = np.empty(order * longest + 1, dtype=np.int32)
-    ring = np.zeros(order, dtype=np.uint64)
+    hashes = np.empty(longest + 1, dtype=np.uint64)
     do_counts = len(counts) > 0
     do_scores = scores.shape[0] > 0
     targets = weights.shape[1]
     for d in range(n):
-        written, seen = doc_buckets(data, offsets[d], offsets[d + 1], order, buckets, seed, out, ring)
+        written, seen = doc_buckets(data, offsets[d], offsets[d + 1], order, buckets, seed, out, hashes)
         tokens[d] = seen
         if do_counts:
             for j in range(written):

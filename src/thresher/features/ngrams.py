@@ -8,7 +8,7 @@ Text is lowercased and split into runs of word characters and runs of punctuatio
 WordPunctTokenizer pattern `\\w+|[^\\w\\s]+` used by the reference DSIR), then every
 unigram up to every `ngrams`-gram is hashed into one shared space of `buckets`
 (Xie et al. 2023, "Data Selection for Language Models via Importance Resampling", use
-unigrams + bigrams in 10,000 buckets). The hash is FNV-1a with a murmur3 finalizer,
+unigrams + bigrams in 10,000 buckets). The hash is FNV-1a with a xorshift-multiply finalizer,
 seeded by `seed`: stable across machines and runs, unlike Python's salted `hash()`.
 The loop is compiled with numba (cached on disk after the first call), and reads the
 Arrow string buffers directly: a few hundred MB of text per CPU-second.
@@ -52,8 +52,8 @@ class HashedNgrams:
 
         data = np.frombuffer(text.encode("utf-8"), dtype=np.uint8)
         out = np.empty(self.ngrams * len(data) + 1, dtype=np.int32)
-        ring = np.zeros(self.ngrams, dtype=np.uint64)
-        written, _ = doc_buckets(data, 0, len(data), self.ngrams, self.buckets, self.seed, out, ring)
+        hashes = np.empty(len(data) + 1, dtype=np.uint64)
+        written, _ = doc_buckets(data, 0, len(data), self.ngrams, self.buckets, self.seed, out, hashes)
         return out[:written].copy()
 
     def transform(self, texts, weights: np.ndarray | None = None, counts: np.ndarray | None = None

@@ -24,39 +24,48 @@ def _mix(x):
     return x ^ (x >> np.uint64(31))
 
 
-@njit(cache=True, inline="always")
-def _is_word_byte(b):
-    return (b >= 48 and b <= 57) or (b >= 65 and b <= 90) or (b >= 97 and b <= 122) or b >= 128
+def _word_table():
+    # 0 for bytes that separate words, else the byte lowercased (ASCII) or kept (UTF-8).
+    table = np.zeros(256, dtype=np.uint8)
+    for b in range(256):
+        if 48 <= b <= 57 or 97 <= b <= 122 or b >= 128:
+            table[b] = b
+        elif 65 <= b <= 90:
+            table[b] = b + 32
+    return table
+
+
+WORD_TABLE = _word_table()
 
 
 @njit(cache=True)
 def word_hashes(data, offsets):
     """Hashes of every word: (words,) uint64 flat, (n + 1,) int64 per-document offsets."""
     n = len(offsets) - 1
+    table = WORD_TABLE
     out = np.empty(len(data) // 2 + n + 1, dtype=np.uint64)
     doc_offsets = np.zeros(n + 1, dtype=np.int64)
     count = 0
     prime = np.uint64(0x100000001B3)
+    basis = np.uint64(0xCBF29CE484222325)
     for d in range(n):
-        h = np.uint64(0xCBF29CE484222325)
+        h = basis
         inside = False
         for p in range(offsets[d], offsets[d + 1]):
-            b = data[p]
-            if _is_word_byte(b):
-                if b >= 65 and b <= 90:
-                    b += 32
-                h = (h ^ np.uint64(b)) * prime
+            t = table[data[p]]
+            if t != 0:
+                h = (h ^ np.uint64(t)) * prime
                 inside = True
             elif inside:
                 out[count] = _mix(h)
                 count += 1
-                h = np.uint64(0xCBF29CE484222325)
+                h = basis
                 inside = False
         if inside:
             out[count] = _mix(h)
             count += 1
         doc_offsets[d + 1] = count
-    return out[:count].copy(), doc_offsets
+    return out[:count], doc_offsets
 
 
 @njit(cache=True)
@@ -67,6 +76,7 @@ def word_ngrams(words, word_offsets, n, whole_if_short):
     (dedup wants that); otherwise it gets none (decontamination wants that).
     """
     docs = len(word_offsets) - 1
+    prime = np.uint64(0x9E3779B97F4A7C15)
     out = np.empty(len(words) + docs, dtype=np.uint64)
     doc_offsets = np.zeros(docs + 1, dtype=np.int64)
     count = 0
@@ -74,12 +84,20 @@ def word_ngrams(words, word_offsets, n, whole_if_short):
         lo, hi = word_offsets[d], word_offsets[d + 1]
         length = hi - lo
         if length >= n or (whole_if_short and length > 0):
+            # A polynomial over the words' hashes, rolled one word at a time, then mixed.
             width = min(n, length)
-            for start in range(lo, hi - width + 1):
-                h = np.uint64(width)
-                for k in range(start, start + width):
-                    h = _mix(h ^ words[k]) + np.uint64(k - start)
-                out[count] = _mix(h)
+            top = np.uint64(1)
+            for k in range(width - 1):
+                top *= prime
+            tag = np.uint64(width) * np.uint64(0xD6E8FEB86659FD93)
+            h = np.uint64(0)
+            for k in range(lo, lo + width):
+                h = h * prime + words[k]
+            out[count] = _mix(h ^ tag)
+            count += 1
+            for k in range(lo + width, hi):
+                h = (h - words[k - width] * top) * prime + words[k]
+                out[count] = _mix(h ^ tag)
                 count += 1
         doc_offsets[d + 1] = count
     return out[:count].copy(), doc_offsets
@@ -169,18 +187,74 @@ def signatures_oph(shingles, doc_offsets, k_count, seed):
             v = x & _MAX32
             if v < values[k]:
                 values[k] = v
-        for k in range(k_count):
-            if values[k] != np.uint64(0xFFFFFFFFFFFFFFFF):
-                sig[d, k] = values[k]
-                continue
-            attempt = np.uint64(1)
-            while True:
-                j = ((_mix(seed + np.uint64(k) * np.uint64(0x9E3779B97F4A7C15) + attempt) >> np.uint64(32)) * kk) >> np.uint64(32)
-                if values[j] != np.uint64(0xFFFFFFFFFFFFFFFF):
-                    sig[d, k] = values[j]
-                    break
-                attempt += np.uint64(1)
+        _densify(values, sig[d], k_count, seed)
     return sig
+
+
+@njit(cache=True)
+def oph_word_signatures(words, word_offsets, n, k_count, seed):
+    """word_ngrams + signatures_oph in one pass, without the shingle array in between.
+
+    Returns the (docs, K) uint32 signatures, each record's shingles as uint32 (the
+    shingle hash's high half, for true-Jaccard verification) and (docs + 1,) offsets.
+    """
+    docs = len(word_offsets) - 1
+    prime = np.uint64(0x9E3779B97F4A7C15)
+    sig = np.full((docs, k_count), 0xFFFFFFFF, dtype=np.uint32)
+    sets = np.empty(len(words) + docs, dtype=np.uint32)
+    set_offsets = np.zeros(docs + 1, dtype=np.int64)
+    values = np.empty(k_count, dtype=np.uint64)
+    empty = np.uint64(0xFFFFFFFFFFFFFFFF)
+    kk = np.uint64(k_count)
+    count = 0
+    for d in range(docs):
+        lo, hi = word_offsets[d], word_offsets[d + 1]
+        length = hi - lo
+        set_offsets[d + 1] = count
+        if length == 0:
+            continue
+        for k in range(k_count):
+            values[k] = empty
+        width = min(n, length)
+        top = np.uint64(1)
+        for k in range(width - 1):
+            top *= prime
+        tag = np.uint64(width) * np.uint64(0xD6E8FEB86659FD93)
+        h = np.uint64(0)
+        for k in range(lo, lo + width - 1):
+            h = h * prime + words[k]
+        for k in range(lo + width - 1, hi):
+            if k >= lo + width:
+                h -= words[k - width] * top
+            h = h * prime + words[k]
+            shingle = _mix(h ^ tag)
+            sets[count] = np.uint32(shingle >> np.uint64(32))
+            count += 1
+            x = _mix(shingle ^ seed)
+            b = ((x >> np.uint64(32)) * kk) >> np.uint64(32)
+            v = x & _MAX32
+            if v < values[b]:
+                values[b] = v
+        set_offsets[d + 1] = count
+        _densify(values, sig[d], k_count, seed)
+    return sig, sets[:count], set_offsets
+
+
+@njit(cache=True)
+def _densify(values, out, k_count, seed):
+    empty = np.uint64(0xFFFFFFFFFFFFFFFF)
+    kk = np.uint64(k_count)
+    for k in range(k_count):
+        if values[k] != empty:
+            out[k] = values[k]
+            continue
+        attempt = np.uint64(1)
+        while True:
+            j = ((_mix(seed + np.uint64(k) * np.uint64(0x9E3779B97F4A7C15) + attempt) >> np.uint64(32)) * kk) >> np.uint64(32)
+            if values[j] != empty:
+                out[k] = values[j]
+                break
+            attempt += np.uint64(1)
 
 
 @njit(cache=True)
@@ -198,35 +272,18 @@ def band_keys(sig, bands, rows):
 
 
 @njit(cache=True)
-def sorted_sets(shingles, doc_offsets):
-    """Each document's distinct shingles as sorted uint32 (the hash's high half)."""
-    n = len(doc_offsets) - 1
-    out = np.empty(len(shingles), dtype=np.uint32)
-    set_offsets = np.zeros(n + 1, dtype=np.int64)
-    count = 0
-    for d in range(n):
-        part = np.sort((shingles[doc_offsets[d]:doc_offsets[d + 1]] >> np.uint64(32)).astype(np.uint32))
-        for i in range(len(part)):
-            if i == 0 or part[i] != part[i - 1]:
-                out[count] = part[i]
-                count += 1
-        set_offsets[d + 1] = count
-    return out[:count].copy(), set_offsets
-
-
-@njit(cache=True)
-def bucket_pairs(keys, order, all_pairs_up_to):
-    """Candidate pairs (i < j) from LSH buckets: records sharing a key, given `order`
-    that sorts `keys`. Buckets up to `all_pairs_up_to` members give every pair; larger
-    ones (mostly copies of one text) pair each member with the bucket's first."""
+def bucket_pairs(sorted_keys, order, all_pairs_up_to):
+    """Candidate pairs (i < j) from LSH buckets: records sharing a key. `order` sorts the
+    keys and `sorted_keys` are the keys in that order. Buckets up to `all_pairs_up_to`
+    members give every pair; larger ones pair each member with the bucket's first."""
     n = len(order)
-    left = np.empty(n * 4 + 16, dtype=np.int64)
-    right = np.empty(n * 4 + 16, dtype=np.int64)
+    left = np.empty(n // 4 + 16, dtype=np.int64)
+    right = np.empty(n // 4 + 16, dtype=np.int64)
     count = 0
     start = 0
     while start < n:
         stop = start + 1
-        while stop < n and keys[order[stop]] == keys[order[start]]:
+        while stop < n and sorted_keys[stop] == sorted_keys[start]:
             stop += 1
         size = stop - start
         if size > 1:
@@ -252,24 +309,66 @@ def bucket_pairs(keys, order, all_pairs_up_to):
 
 
 @njit(cache=True)
-def intersections(values, set_offsets, left, right):
-    """|A ∩ B| for each pair of sorted sets (merge walk): (pairs,) int64."""
-    out = np.zeros(len(left), dtype=np.int64)
+def pair_jaccard(values, offsets, left, right):
+    """Jaccard similarity of the shingle sets of each pair, (pairs,) float64.
+
+    values: every record's shingles (uint32, repeats allowed, unsorted), record d's at
+    values[offsets[d]:offsets[d + 1]]. One open-addressing table per pair holds A's
+    distinct shingles; B's are probed and counted once each.
+    """
+    out = np.zeros(len(left), dtype=np.float64)
+    capacity = 64
+    while capacity < 2 * max_set(offsets) + 2:
+        capacity *= 2
+    table = np.zeros(capacity, dtype=np.uint64)
+    used = np.empty(capacity, dtype=np.int64)
+    in_a, in_both, in_b = np.uint64(1) << np.uint64(32), np.uint64(2) << np.uint64(32), np.uint64(3) << np.uint64(32)
+    low = np.uint64(0xFFFFFFFF)
     for p in range(len(left)):
-        i, i_end = set_offsets[left[p]], set_offsets[left[p] + 1]
-        j, j_end = set_offsets[right[p]], set_offsets[right[p] + 1]
-        common = 0
-        while i < i_end and j < j_end:
-            if values[i] < values[j]:
-                i += 1
-            elif values[i] > values[j]:
-                j += 1
-            else:
+        a_lo, a_hi = offsets[left[p]], offsets[left[p] + 1]
+        b_lo, b_hi = offsets[right[p]], offsets[right[p] + 1]
+        size = 64
+        while size < 2 * max(a_hi - a_lo, b_hi - b_lo) + 2:
+            size *= 2
+        mask = np.uint64(size - 1)
+        n_used, distinct_a, common, only_b = 0, 0, 0, 0
+        for i in range(a_lo, a_hi):
+            v = np.uint64(values[i])
+            slot = (v * np.uint64(0x9E3779B97F4A7C15)) >> np.uint64(40) & mask
+            while table[slot] != 0 and (table[slot] & low) != v:
+                slot = (slot + np.uint64(1)) & mask
+            if table[slot] == 0:
+                table[slot] = v | in_a
+                used[n_used] = slot
+                n_used += 1
+                distinct_a += 1
+        for i in range(b_lo, b_hi):
+            v = np.uint64(values[i])
+            slot = (v * np.uint64(0x9E3779B97F4A7C15)) >> np.uint64(40) & mask
+            while table[slot] != 0 and (table[slot] & low) != v:
+                slot = (slot + np.uint64(1)) & mask
+            state = table[slot] & ~low
+            if table[slot] == 0:
+                table[slot] = v | in_b
+                used[n_used] = slot
+                n_used += 1
+                only_b += 1
+            elif state == in_a:
+                table[slot] = v | in_both
                 common += 1
-                i += 1
-                j += 1
-        out[p] = common
+        for k in range(n_used):
+            table[used[k]] = 0
+        union = distinct_a + only_b
+        out[p] = common / union if union > 0 else 0.0
     return out
+
+
+@njit(cache=True)
+def max_set(offsets):
+    largest = 0
+    for d in range(len(offsets) - 1):
+        largest = max(largest, offsets[d + 1] - offsets[d])
+    return largest
 
 
 @njit(cache=True)

@@ -134,8 +134,11 @@ class EpochSampler(Sampler[int]):
     # ---- saving -------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
         """Everything needed to continue the same schedule after a restart."""
+        cached = self._cached
         return {"class": type(self).__name__, "dataset_size": self.dataset_size, "seed": self.seed,
-                "epoch": self.epoch, **self._extra_state()}
+                "epoch": self.epoch, "plan_epoch": -1 if cached is None else cached[0],
+                "plan": torch.zeros(0, dtype=torch.int64) if cached is None else torch.from_numpy(cached[1].copy()),
+                **self._extra_state()}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         if state.get("class") != type(self).__name__ or state.get("dataset_size") != self.dataset_size:
@@ -147,6 +150,10 @@ class EpochSampler(Sampler[int]):
         self.epoch = int(state["epoch"])
         self._cached = None
         self._load_extra_state(state)
+        if int(state.get("plan_epoch", -1)) >= 0:
+            # Keep the epoch's plan as it was made, so a mid-epoch resume replays the same order
+            # even though feedback received since then would plan it differently.
+            self._cached = (int(state["plan_epoch"]), as_numpy(state["plan"], np.int64).copy())
 
 
 class LossMemory:

@@ -1,0 +1,236 @@
+"""The protocol: for each method x budget x seed, select from the train pool, fit the proxy
+on the selection (with its weights), and score it on the test split; next to the proxy
+fitted on the full pool.
+
+    task = make_task(load_dataset("digits"), featurize(...))
+    run = run_bench(task, methods=["random", "stratified"], budgets=["5%", "20%"], seeds=3)
+
+Every method at a budget gets exactly the same number of records, and the same tuned
+regularisation (see `proxy.tune`). Seeds vary the selection and the classifier. Methods
+are names from the registry or Selector objects (a test can pass an oracle without
+registering it). A method that cannot run on the task (it needs a target or text the task
+lacks) is skipped with its reason; one that fails is reported with its error.
+"""
+
+from __future__ import annotations
+
+import time
+import tracemalloc
+from dataclasses import dataclass, field
+from typing import Any, Sequence
+
+import numpy as np
+
+from thresher.budget import Budget
+from thresher.errors import ThresherError, UsageError
+from thresher.evaluate.proxy import choose_value, fit_and_score, proxy_spec, tuning_jobs
+from thresher.progress import progress
+
+
+@dataclass
+class Task:
+    """One benchmark problem, featurized: a pool with features, validation and test splits.
+
+    `*_x: (n, d) float32`, `*_y: (n,) int` codes into `classes`. `pool` is a thresher Pool
+    over the train records (text when the data has text, labels, domains) with
+    `pool.features = train_x`. For target-aware scenarios, `target` is handed to each
+    selector and `domains`/`target_domain` give the domain precision of a selection.
+    """
+
+    name: str
+    pool: Any
+    train_x: np.ndarray
+    train_y: np.ndarray
+    val_x: np.ndarray
+    val_y: np.ndarray
+    test_x: np.ndarray
+    test_y: np.ndarray
+    classes: list[str]
+    features: dict
+    info: dict = field(default_factory=dict)
+    scenario: str = "standard"
+    target: Any = None
+    domains: np.ndarray | None = None
+    target_domain: str | None = None
+
+
+def encode_labels(*splits: np.ndarray) -> tuple[list[str], list[np.ndarray]]:
+    classes = sorted(set().union(*(set(s.tolist()) for s in splits)))
+    code = {c: i for i, c in enumerate(classes)}
+    return classes, [np.array([code[v] for v in s], dtype=np.int64) for s in splits]
+
+
+def make_task(dataset, features) -> Task:
+    """A Task from a loaded `Dataset` and its `Features`."""
+    import pyarrow as pa
+
+    from thresher.data import Pool
+
+    classes, (train_y, val_y, test_y) = encode_labels(dataset.train.labels, dataset.validation.labels,
+                                                      dataset.test.labels)
+    if dataset.train.texts is not None:
+        table = pa.table({"text": dataset.train.texts, "label": [str(v) for v in dataset.train.labels]})
+        pool = Pool.from_arrow(table, name=f"<{dataset.name} train>", label_field="label")
+        pool.features = features.train
+    else:
+        pool = Pool.from_numpy(np.asarray(features.train), labels=np.array([str(v) for v in dataset.train.labels]))
+    return Task(dataset.name, pool, features.train, train_y, features.validation, val_y, features.test, test_y,
+                classes, {"name": features.name, **features.detail}, dataset.describe())
+
+
+def resolve_methods(methods: Sequence[Any] | str) -> list[tuple[str, Any]]:
+    """(name, selector) pairs from names ("all" = every registered method) or Selector objects."""
+    from thresher.select import get_method, methods as registered
+
+    if isinstance(methods, str):
+        methods = [m.strip() for m in methods.split(",") if m.strip()]
+    resolved = []
+    for method in methods:
+        if method == "all":
+            resolved += [(name, cls()) for name, cls in registered().items()]
+        elif isinstance(method, str):
+            resolved.append((method, get_method(method)()))
+        elif isinstance(method, type):
+            resolved.append((method.name, method()))
+        else:
+            resolved.append((getattr(method, "name", type(method).__name__), method))
+    names = [name for name, _ in resolved]
+    if len(set(names)) != len(names):
+        raise UsageError(f"a method is listed twice: {', '.join(names)}.")
+    return resolved
+
+
+def budget_counts(budgets: Sequence[Any], pool_size: int) -> list[tuple[str, int]]:
+    """(label, count) per budget, smallest first; every count at least 1."""
+    out = []
+    for budget in budgets:
+        parsed = Budget.parse(budget)
+        if parsed.kind == "tokens":
+            raise UsageError(f"budget {budget!r}: the benchmark takes counts or fractions, not tokens.")
+        count = max(1, parsed.resolve(pool_size).count)
+        out.append((str(budget), count))
+    return sorted(out, key=lambda item: item[1])
+
+
+def _select(task: Task, selector, count: int, seed: int) -> dict:
+    tracemalloc.start()
+    clock = time.perf_counter()
+    try:
+        selection = selector.select(task.pool, count, target=task.target, seed=seed)
+    finally:
+        seconds = time.perf_counter() - clock
+        peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+    positions = task.pool.positions_of(selection.ids)
+    return {"positions": positions, "weights": selection.weights, "select_s": seconds, "peak_mb": peak / 2**20}
+
+
+def _parallel(jobs: list[tuple], workers: int, label: str) -> list:
+    """Run fit_and_score on each job's arguments, in `workers` processes, with a progress bar."""
+    if workers <= 1 or len(jobs) <= 1:
+        results = []
+        with progress(label, len(jobs)) as bar:
+            for job in jobs:
+                results.append(fit_and_score(*job))
+                bar.advance()
+        return results
+    from joblib import Parallel, delayed, parallel_config
+
+    with parallel_config(backend="loky", inner_max_num_threads=1):
+        runner = Parallel(n_jobs=workers, return_as="generator", batch_size=1)
+        results = []
+        with progress(label, len(jobs)) as bar:
+            for result in runner(delayed(fit_and_score)(*job) for job in jobs):
+                results.append(result)
+                bar.advance()
+    return results
+
+
+def tune(task: Task, model: str, counts: list[int], repeats: int, workers: int) -> dict[int, dict]:
+    """The regularisation for each budget count, chosen on the validation split with random
+    selections of that count (the one procedure used for every method)."""
+    plan = []
+    for count in counts:
+        for value, repeat, positions in tuning_jobs(model, len(task.train_y), count, repeats):
+            plan.append((count, value, repeat, positions))
+    jobs = [(model, value, task.train_x, task.train_y, positions, None, task.val_x, task.val_y, repeat)
+            for _, value, repeat, positions in plan]
+    scores = _parallel(jobs, workers, f"tune {proxy_spec(model).param} on {task.name}")
+    tuned = {}
+    for count in counts:
+        results = [(value, repeat, acc) for (c, value, repeat, _), (acc, _) in zip(plan, scores) if c == count]
+        value, means = choose_value(model, results)
+        tuned[count] = {"value": value, "validation_accuracy": means}
+    return tuned
+
+
+def run_bench(task: Task, methods: Sequence[Any] | str, budgets: Sequence[Any], seeds: int | Sequence[int] = 5,
+              model: str = "logreg", workers: int = 1, tune_repeats: int = 3) -> dict:
+    """Run the protocol on `task`; returns the run's record with every raw point (see results.py)."""
+    clock = time.perf_counter()
+    spec = proxy_spec(model)
+    seeds = list(range(seeds)) if isinstance(seeds, int) else [int(s) for s in seeds]
+    if not seeds:
+        raise UsageError("give at least one seed.")
+    pool_size = len(task.train_y)
+    budgets_n = budget_counts(budgets, pool_size)
+    selectors = resolve_methods(methods)
+    tuned = tune(task, model, sorted({n for _, n in budgets_n} | {pool_size}), tune_repeats, workers)
+    tuning_s = time.perf_counter() - clock
+
+    entries, skipped, failed = [], {}, {}
+    with progress(f"select on {task.name}", len(selectors) * len(budgets_n) * len(seeds)) as bar:
+        for name, selector in selectors:
+            try:
+                selector.check(task.pool, task.target)
+            except ThresherError as err:
+                skipped[name] = str(err)
+                bar.advance(len(budgets_n) * len(seeds))
+                continue
+            for label, count in budgets_n:
+                for seed in seeds:
+                    bar.advance()
+                    if name in failed:
+                        continue
+                    try:
+                        chosen = _select(task, selector, count, seed)
+                    except Exception as err:  # a broken method is reported, not allowed to stop the others
+                        failed[name] = f"{type(err).__name__}: {err}"
+                        continue
+                    point = {"method": name, "budget": label, "n": count, "fraction": count / pool_size,
+                             "seed": seed, "n_selected": int(len(chosen["positions"])),
+                             "weighted": chosen["weights"] is not None, "select_s": round(chosen["select_s"], 5),
+                             "peak_mb": round(chosen["peak_mb"], 3), spec.param: tuned[count]["value"]}
+                    if task.domains is not None:
+                        point["domain_precision"] = float(np.mean(task.domains[chosen["positions"]] == task.target_domain))
+                    entries.append((point, (model, tuned[count]["value"], task.train_x, task.train_y,
+                                            chosen["positions"], chosen["weights"], task.test_x, task.test_y, seed)))
+    entries = [(point, job) for point, job in entries if point["method"] not in failed]
+    points, jobs = [point for point, _ in entries], [job for _, job in entries]
+
+    everything = np.arange(pool_size)
+    full_value = tuned[pool_size]["value"]
+    # lbfgs logistic regression is deterministic: one fit stands for every seed.
+    full_seeds = seeds[:1] if model == "logreg" else seeds
+    jobs += [(model, full_value, task.train_x, task.train_y, everything, None, task.test_x, task.test_y, s)
+             for s in full_seeds]
+    scores = _parallel(jobs, workers, f"fit {model} on {task.name}")
+    for point, (accuracy, macro_f1) in zip(points, scores):
+        point["accuracy"], point["macro_f1"] = round(accuracy, 6), round(macro_f1, 6)
+    full_scores = scores[len(points):]
+    if len(full_seeds) == 1:
+        full_scores = full_scores * len(seeds)
+    full = [{"seed": s, "accuracy": round(a, 6), "macro_f1": round(f, 6)} for s, (a, f) in zip(seeds, full_scores)]
+    return {
+        "dataset": task.name, "scenario": task.scenario, "dataset_info": task.info, "features": task.features,
+        "model": {"name": model, "description": spec.description, "tuned_param": spec.param,
+                  "grid": list(spec.grid), "tune_repeats": tune_repeats,
+                  "tuning": "per budget: best mean validation accuracy over random selections of that budget"},
+        "pool_size": pool_size, "validation_size": len(task.val_y), "test_size": len(task.test_y),
+        "classes": len(task.classes), "seeds": seeds,
+        "budgets": [{"budget": label, "n": n, "fraction": n / pool_size, "tuned": tuned[n]} for label, n in budgets_n],
+        "full": {"n": pool_size, "tuned": tuned[pool_size], "points": full, "fitted_once": len(full_seeds) == 1},
+        "points": points, "skipped": skipped, "failed": failed,
+        "target_domain": task.target_domain,
+        "timing": {"tuning_s": round(tuning_s, 2), "total_s": round(time.perf_counter() - clock, 2)},
+    }

@@ -1,0 +1,198 @@
+"""Results: summaries of a run's raw points, the results JSON, and the terminal table.
+
+The JSON keeps every raw point (method, budget, seed, accuracy, macro-F1, selection time
+and peak memory), the per-budget tuning, the summaries, and where and how it was measured
+(dataset, features, model, thresher version, machine).
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import math
+import os
+import platform
+import sys
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+
+from thresher._version import __version__
+from thresher.evaluate.metrics import area_vs_random, data_to_target, mean_ci, paired_vs_random
+from thresher.io import atomic_path
+
+
+def _by(points: list[dict], key: str) -> dict:
+    grouped: dict = defaultdict(lambda: defaultdict(list))
+    for p in points:
+        grouped[p["method"]][p["budget"]].append(p)
+    return grouped
+
+
+def summarize(run: dict) -> dict:
+    """Per method and budget: mean accuracy with its 95% CI, macro-F1, selection cost; per
+    method: the data-to-target budget, the area against random and paired tests against it."""
+    fractions = {b["budget"]: b["fraction"] for b in run["budgets"]}
+    full_acc = [p["accuracy"] for p in run["full"]["points"]]
+    mean, low, high = mean_ci(full_acc)
+    if run["full"].get("fitted_once"):  # a deterministic model: one fit, no spread to report
+        low = high = math.nan
+    summary: dict = {"full": {"mean": mean, "low": low, "high": high,
+                              "macro_f1": float(np.mean([p["macro_f1"] for p in run["full"]["points"]]))},
+                     "methods": {}}
+    grouped = _by(run["points"], "budget")
+    random = grouped.get("random")
+    for method, budgets in grouped.items():
+        curve = {}
+        for budget, points in budgets.items():
+            acc = [p["accuracy"] for p in sorted(points, key=lambda p: p["seed"])]
+            m, lo, hi = mean_ci(acc)
+            entry = {"mean": m, "low": lo, "high": hi, "n": len(acc),
+                     "macro_f1": float(np.mean([p["macro_f1"] for p in points])),
+                     "select_s": float(np.mean([p["select_s"] for p in points])),
+                     "peak_mb": float(np.max([p["peak_mb"] for p in points]))}
+            if "domain_precision" in points[0]:
+                entry["domain_precision"] = float(np.mean([p["domain_precision"] for p in points]))
+            if random is not None and method != "random" and budget in random:
+                entry["vs_random"] = paired_vs_random(acc, _accuracies(random[budget]))
+            curve[budget] = entry
+        order = sorted(curve, key=lambda b: fractions[b])
+        result = {"curve": {b: curve[b] for b in order},
+                  "data_to_target": data_to_target([fractions[b] for b in order],
+                                                   {fractions[b]: _accuracies(budgets[b]) for b in order}, full_acc)}
+        if random is not None and method != "random":
+            shared = [b for b in order if b in random]
+            if shared:
+                result["area_vs_random"] = area_vs_random([fractions[b] for b in shared],
+                                                          [curve[b]["mean"] for b in shared],
+                                                          [float(np.mean(_accuracies(random[b]))) for b in shared])
+        summary["methods"][method] = result
+    return summary
+
+
+def _accuracies(points: list[dict]) -> list[float]:
+    return [p["accuracy"] for p in sorted(points, key=lambda p: p["seed"])]
+
+
+def machine_info() -> dict:
+    info = {"platform": platform.platform(), "python": sys.version.split()[0], "cpus": os.cpu_count(),
+            "processor": platform.processor() or platform.machine()}
+    try:
+        import psutil
+
+        info["memory_gb"] = round(psutil.virtual_memory().total / 2**30, 1)
+    except ImportError:
+        pass
+    import sklearn
+
+    info["scikit_learn"] = sklearn.__version__
+    info["numpy"] = np.__version__
+    return info
+
+
+def results_document(runs: list[dict], command: str, wall_s: float, cpu_s: float | None = None) -> dict:
+    """The results JSON: every run with its raw points and summary, plus provenance."""
+    return {"thresher_version": __version__,
+            "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+            "command": command, "wall_s": round(wall_s, 1), "cpu_s": None if cpu_s is None else round(cpu_s, 1),
+            "machine": machine_info(), "runs": runs}
+
+
+def _clean(value):
+    if isinstance(value, float) and (math.isnan(value) or math.isinf(value)):
+        return None
+    if isinstance(value, dict):
+        return {str(k): _clean(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_clean(v) for v in value]
+    if isinstance(value, np.generic):
+        return _clean(value.item())
+    return value
+
+
+def write_json(document: dict, path: str | os.PathLike, overwrite: bool = True) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(path, overwrite=overwrite) as tmp:
+        tmp.write_text(json.dumps(_clean(document), indent=1) + "\n")
+    return path
+
+
+def pct(value: float | None, digits: int = 1) -> str:
+    return "-" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{100 * value:.{digits}f}"
+
+
+def cell(entry: dict) -> str:
+    """"mean ±half-width" in points, e.g. "84.1 ±1.2"."""
+    if entry["low"] is None or math.isnan(entry["low"]):
+        return pct(entry["mean"])
+    return f"{pct(entry['mean'])}±{100 * (entry['high'] - entry['low']) / 2:.1f}"
+
+
+def table_rows(run: dict) -> tuple[list[str], list[list[str]]]:
+    """Header and rows of the accuracy-vs-budget table of one run (accuracy %, mean ±95% CI)."""
+    summary = run["summary"]
+    budgets = [b["budget"] for b in run["budgets"]]
+    header = ["method"] + [f"{b['budget']}\n{b['n']:,}" for b in run["budgets"]] + \
+             [f"full\n{run['pool_size']:,}", "1 pt of\nfull at", "area vs\nrandom"]
+    rows = []
+    for method, result in summary["methods"].items():
+        to_target = result["data_to_target"]
+        reach = "not reached" if to_target["budget"] is None else f"{pct(to_target['budget'], 0)}%"
+        area = result.get("area_vs_random")
+        rows.append([method] + [cell(result["curve"][b]) if b in result["curve"] else "-" for b in budgets] +
+                    ["", reach, "" if area is None else f"{100 * area:+.1f}"])
+    rows.append(["full data"] + [""] * len(budgets) + [cell(summary["full"]), "", ""])
+    return header, rows
+
+
+def print_table(run: dict, console=None) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = console or Console(highlight=False, soft_wrap=True)
+    if not console.is_terminal:  # a log or a pipe: do not squeeze the table into 80 columns
+        console = Console(file=console.file, highlight=False, soft_wrap=True, width=max(console.width, 200))
+    header, rows = table_rows(run)
+    info = run["dataset_info"]
+    title = (f"{run['dataset']}: test accuracy % (mean ±95% CI, {len(run['seeds'])} seeds) by budget (share and "
+             f"count of the pool); {run['model']['name']} on {run['features']['name']}")
+    if run.get("target_domain"):
+        title += f"; target {run['target_domain']}"
+    table = Table(title=title, title_justify="left")
+    for name in header:
+        table.add_column(name, justify="left" if name == "method" else "right", no_wrap=True)
+    for row in rows:
+        table.add_row(*row)
+    console.print(table)
+    if run.get("target_domain"):
+        precision = {m: ", ".join(f"{b} {pct(e.get('domain_precision'), 0)}%" for b, e in r["curve"].items())
+                     for m, r in run["summary"]["methods"].items()}
+        for method, text in precision.items():
+            console.print(f"  domain precision ({method}): {text}")
+    for method, reason in {**run["skipped"], **run["failed"]}.items():
+        kind = "skipped" if method in run["skipped"] else "FAILED"
+        console.print(f"  {kind} {method}: {reason}")
+    for note in info.get("notes", []):
+        console.print(f"  note: {note}")
+
+
+def markdown_table(document: dict, methods: tuple[str, ...] = ("random", "stratified")) -> str:
+    """The headline table of a results document as Markdown: dataset x budget, mean test
+    accuracy % per method (± half-width of the 95% CI), with the full pool in the last column."""
+    budgets: list[str] = []
+    for run in document["runs"]:
+        budgets += [b["budget"] for b in run["budgets"] if b["budget"] not in budgets]
+    lines = ["| dataset (pool, features) | method | " + " | ".join(budgets) + " | full |",
+             "|---|---|" + "---:|" * (len(budgets) + 1)]
+    for run in document["runs"]:
+        name = f"{run['dataset']} ({run['pool_size']:,}, {run['features']['name'].split(':')[0]})"
+        for method in methods:
+            result = run["summary"]["methods"].get(method)
+            if result is None:
+                continue
+            cells = [cell(result["curve"][b]) if b in result["curve"] else "" for b in budgets]
+            lines.append(f"| {name} | {method} | " + " | ".join(cells) + f" | {pct(run['summary']['full']['mean'])} |")
+            name = ""
+    return "\n".join(lines)

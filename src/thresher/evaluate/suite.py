@@ -1,0 +1,117 @@
+"""A benchmark suite: datasets and target-aware scenarios run under one protocol, from a
+YAML file (`benchmarks/suite.yaml`) or from the command line's options.
+
+    datasets: [banking77, digits]
+    methods: [random, stratified]
+    budgets: ["1%", "5%", "10%"]
+    seeds: 5
+    model: logreg            # or mlp
+    features: auto           # embed, tfidf; images always use raw pixels
+    scenarios:               # target-aware: a mixed pool and N examples of one dataset
+      - {target: banking77, mix: [banking77, clinc150, trec, sst2], target_size: 50, budgets: ["1%", "5%"]}
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+from thresher.errors import UsageError
+
+DEFAULTS: dict[str, Any] = {
+    "datasets": [], "methods": ["random", "stratified"], "budgets": ["1%", "2%", "5%", "10%", "20%", "30%", "50%"],
+    "seeds": 5, "model": "logreg", "features": "auto", "embed_model": None, "tune_repeats": 3, "scenarios": [],
+    "out": None, "report": None,
+}
+SCENARIO_KEYS = {"target", "mix", "target_size", "budgets", "methods"}
+
+
+def _as_list(value: Any, key: str) -> list:
+    if isinstance(value, str):
+        return [v.strip() for v in value.split(",") if v.strip()]
+    if isinstance(value, (list, tuple)):
+        return list(value)
+    raise UsageError(f"{key}: give a list or a comma-separated string, not {value!r}.")
+
+
+def load_config(path: str | os.PathLike) -> dict:
+    """Read a suite file; unknown keys are an error that names them."""
+    try:
+        import yaml
+    except ImportError:
+        raise UsageError("reading a suite file needs PyYAML: pip install pyyaml") from None
+    path = Path(path)
+    if not path.is_file():
+        raise UsageError(f"suite file {path} does not exist.")
+    try:
+        config = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as err:
+        raise UsageError(f"{path}: not valid YAML ({err}).") from None
+    if not isinstance(config, dict):
+        raise UsageError(f"{path}: the suite file must be a mapping of keys (datasets, methods, budgets, ...).")
+    unknown = set(config) - set(DEFAULTS)
+    if unknown:
+        raise UsageError(f"{path}: unknown key {sorted(unknown)[0]!r}; known keys: {', '.join(DEFAULTS)}.")
+    return config
+
+
+def normalize(config: dict) -> dict:
+    """The config with defaults filled in and lists parsed; checks what can be checked early."""
+    merged = {**DEFAULTS, **{k: v for k, v in config.items() if v is not None}}
+    for key in ("datasets", "methods", "budgets"):
+        merged[key] = [str(v) if key == "budgets" else v for v in _as_list(merged[key], key)]
+    scenarios = []
+    for scenario in merged["scenarios"] or []:
+        if not isinstance(scenario, dict) or "target" not in scenario or "mix" not in scenario:
+            raise UsageError(f"scenario {scenario!r}: give at least target and mix.")
+        unknown = set(scenario) - SCENARIO_KEYS
+        if unknown:
+            raise UsageError(f"scenario for {scenario['target']}: unknown key {sorted(unknown)[0]!r}.")
+        scenarios.append({"target": scenario["target"], "mix": _as_list(scenario["mix"], "mix"),
+                          "target_size": int(scenario.get("target_size", 50)),
+                          "budgets": [str(b) for b in _as_list(scenario.get("budgets", merged["budgets"]), "budgets")],
+                          "methods": _as_list(scenario.get("methods", merged["methods"]), "methods")})
+    merged["scenarios"] = scenarios
+    if not merged["datasets"] and not scenarios:
+        raise UsageError("nothing to run: name a dataset (--dataset) or a suite file (--config).")
+    return merged
+
+
+def run_suite(config: dict, data_dir=None, cache_dir=None, source: str = "auto", workers: int = 1,
+              on_run: Callable[[dict], None] | None = None) -> list[dict]:
+    """Run every dataset and scenario of a normalized config; returns the runs (each with its summary)."""
+    from thresher.evaluate.datasets import load_dataset
+    from thresher.evaluate.features import DEFAULT_MODEL, featurize
+    from thresher.evaluate.protocol import make_task, run_bench
+    from thresher.evaluate.results import summarize
+    from thresher.evaluate.target import make_target_task
+
+    embed_model = config["embed_model"] or DEFAULT_MODEL
+    common = {"seeds": config["seeds"], "model": config["model"], "workers": workers,
+              "tune_repeats": config["tune_repeats"]}
+    runs = []
+    for name in config["datasets"]:
+        clock = time.perf_counter()
+        dataset = load_dataset(name, data_dir, source)
+        features = featurize(dataset, config["features"] if dataset.kind == "text" else "auto", embed_model, cache_dir)
+        featurize_s = time.perf_counter() - clock
+        run = run_bench(make_task(dataset, features), config["methods"], config["budgets"], **common)
+        run["timing"]["load_and_featurize_s"] = round(featurize_s, 2)
+        run["summary"] = summarize(run)
+        runs.append(run)
+        if on_run:
+            on_run(run)
+    for scenario in config["scenarios"]:
+        clock = time.perf_counter()
+        task = make_target_task(scenario["mix"], scenario["target"], scenario["target_size"], data_dir,
+                                config["features"], embed_model, cache_dir, source)
+        featurize_s = time.perf_counter() - clock
+        run = run_bench(task, scenario["methods"], scenario["budgets"], **common)
+        run["timing"]["load_and_featurize_s"] = round(featurize_s, 2)
+        run["summary"] = summarize(run)
+        runs.append(run)
+        if on_run:
+            on_run(run)
+    return runs

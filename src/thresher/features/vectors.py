@@ -1,0 +1,265 @@
+"""Vector kernels for embedding methods: blocked similarity, k-means and k-nearest
+neighbours, none of which ever builds an n x n matrix.
+
+Embeddings may be a large memory map (n, d) of float32 or float16; every function here
+reads them in row blocks of `BLOCK` rows, converted to float32 and (for cosine geometry)
+L2-normalised on the fly, so memory stays at a few blocks whatever n is. faiss (the
+`[embed]` extra) does k-means and neighbour search; without it scikit-learn and numpy do
+the same work, more slowly.
+"""
+
+from __future__ import annotations
+
+from typing import Iterator
+
+import numpy as np
+
+from thresher.errors import UsageError
+
+BLOCK = 8192
+EXACT_KNN_LIMIT = 20_000  # above this many points, neighbours come from an inverted-file index
+
+
+def faiss_module():
+    """faiss, or None when it is not installed."""
+    try:
+        import faiss
+    except ImportError:
+        return None
+    return faiss
+
+
+class faiss_threads:
+    """Run faiss on one thread when the work is small: on busy shared cores its OpenMP
+    threads spin-wait, and a 100-point k-means took 0.4 s instead of 3 ms."""
+
+    def __init__(self, work: float, small: float = 5e8):
+        self.one = work < small
+        self.saved = None
+
+    def __enter__(self):
+        faiss = faiss_module()
+        if faiss is not None and self.one:
+            self.saved = faiss.omp_get_max_threads()
+            faiss.omp_set_num_threads(1)
+        return self
+
+    def __exit__(self, *exc):
+        if self.saved is not None:
+            faiss_module().omp_set_num_threads(self.saved)
+
+
+def check_matrix(features: np.ndarray, n: int | None = None, name: str = "embeddings") -> np.ndarray:
+    """`features` as a 2-d numeric array with `n` rows (not copied)."""
+    features = features if isinstance(features, np.ndarray) else np.asarray(features)
+    if features.ndim != 2 or features.dtype.kind not in "fiu":
+        raise UsageError(f"{name} must be a 2-d numeric array (n, d); got {features.dtype} {features.shape}.")
+    if n is not None and len(features) != n:
+        raise UsageError(f"{name} has {len(features):,} rows, but the pool has {n:,} records.")
+    return features
+
+
+def prepare(block: np.ndarray, normalize: bool = True) -> np.ndarray:
+    """A block as C-contiguous float32, rows scaled to unit length when `normalize` (zero rows stay zero)."""
+    block = np.ascontiguousarray(block, dtype=np.float32)
+    if normalize:
+        norms = np.sqrt(np.einsum("ij,ij->i", block, block))
+        block = block / np.where(norms > 0, norms, 1.0)[:, None]
+    return block
+
+
+def blocks(features: np.ndarray, normalize: bool = True, size: int = BLOCK) -> Iterator[tuple[int, np.ndarray]]:
+    """(start, float32 block) over the rows of `features`, in order."""
+    for start in range(0, len(features), size):
+        yield start, prepare(features[start : start + size], normalize)
+
+
+def rows(features: np.ndarray, positions: np.ndarray, normalize: bool = True) -> np.ndarray:
+    """The rows at `positions` as a float32 array (k, d)."""
+    positions = np.asarray(positions, dtype=np.int64)
+    order = np.argsort(positions, kind="stable")
+    picked = np.empty((len(positions), features.shape[1]), dtype=np.float32)
+    picked[order] = prepare(features[positions[order]], normalize)  # sorted reads are kinder to a memory map
+    return picked
+
+
+def materialize(features: np.ndarray, normalize: bool = True) -> np.ndarray:
+    """All rows as one float32 array in memory (for faiss indexes, which need one)."""
+    out = np.empty(features.shape, dtype=np.float32)
+    for start, block in blocks(features, normalize):
+        out[start : start + len(block)] = block
+    return out
+
+
+def kmeans(features: np.ndarray, k: int, seed: int, iterations: int = 20,
+           sample_per_cluster: int = 256) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Spherical k-means (cosine) of the rows of `features`.
+
+    Trains on at most `sample_per_cluster * k` rows drawn with `seed`, then assigns
+    every row in blocks. Returns centroids (k, d) float32 (unit length), assignments
+    (n,) int64 and each row's cosine to its centroid (n,) float32. The same inputs and
+    seed give the same result.
+    """
+    n, d = features.shape
+    k = int(max(1, min(k, n)))
+    rng = np.random.default_rng(seed)
+    sample = np.sort(rng.choice(n, size=min(n, sample_per_cluster * k), replace=False)) if n else np.zeros(0, np.int64)
+    train = rows(features, sample)
+    if k == 1:
+        centroid = train.mean(axis=0, keepdims=True)
+        centroids = prepare(centroid) if np.any(centroid) else np.eye(1, d, dtype=np.float32)
+    else:
+        faiss = faiss_module()
+        if faiss is not None:
+            clustering = faiss.Kmeans(d, k, niter=iterations, seed=int(seed % 2**31), spherical=True,
+                                      verbose=False, min_points_per_centroid=1,
+                                      max_points_per_centroid=sample_per_cluster)
+            with faiss_threads(float(len(train)) * k * d * iterations):
+                clustering.train(train, init_centroids=plus_plus(train, k, rng))
+            centroids = prepare(clustering.centroids)
+        else:
+            from sklearn.cluster import KMeans
+
+            model = KMeans(n_clusters=k, init=plus_plus(train, k, rng), n_init=1, max_iter=iterations).fit(train)
+            centroids = prepare(model.cluster_centers_)
+    assign, cosine = nearest_centroids(features, centroids)
+    return centroids, assign, cosine
+
+
+def plus_plus(points: np.ndarray, k: int, rng: np.random.Generator, sample: int = 16) -> np.ndarray:
+    """k-means++ seeds (Arthur & Vassilvitskii 2007, "k-means++: The Advantages of Careful
+    Seeding"): each next seed drawn with probability proportional to its squared distance
+    from the seeds so far, over at most `sample * k` of the points. Returns (k, d) float32.
+
+    Random seeds put several centroids in one big cluster and none in small ones; this
+    spreads them, which is what per-cluster quotas need."""
+    if len(points) > sample * k:
+        points = points[np.sort(rng.choice(len(points), size=sample * k, replace=False))]
+    seeds = np.empty((k, points.shape[1]), dtype=np.float32)
+    seeds[0] = points[rng.integers(len(points))]
+    squares = np.einsum("ij,ij->i", points, points).astype(np.float64)
+    nearest = np.maximum(squares + seeds[0] @ seeds[0] - 2 * points @ seeds[0], 0)
+    for c in range(1, k):
+        total = nearest.sum()
+        pick = rng.choice(len(points), p=nearest / total) if total > 0 else rng.integers(len(points))
+        seeds[c] = points[pick]
+        nearest = np.minimum(nearest, np.maximum(squares + seeds[c] @ seeds[c] - 2 * points @ seeds[c], 0))
+    return seeds
+
+
+def nearest_centroids(features: np.ndarray, centroids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """For each row, the centroid of highest cosine (ties: lowest index) and that cosine."""
+    n = len(features)
+    assign = np.empty(n, dtype=np.int64)
+    cosine = np.empty(n, dtype=np.float32)
+    for start, block in blocks(features):
+        sims = block @ centroids.T
+        best = np.argmax(sims, axis=1)
+        assign[start : start + len(block)] = best
+        cosine[start : start + len(block)] = sims[np.arange(len(block)), best]
+    return assign, cosine
+
+
+def knn(features: np.ndarray, k: int, seed: int = 0, probes: int = 16) -> tuple[np.ndarray, np.ndarray]:
+    """The k most similar rows (cosine) of every row, itself included.
+
+    Exact for up to EXACT_KNN_LIMIT rows; above that an inverted-file index (faiss
+    IndexIVFFlat, about 4 sqrt(n) lists, `probes` of them searched) finds them
+    approximately. Returns neighbours (n, k) int64 (-1 where fewer exist) and
+    similarities (n, k) float32, most similar first.
+    """
+    n, d = features.shape
+    k = int(max(1, min(k, n)))
+    faiss = faiss_module()
+    if faiss is None:
+        return _knn_numpy(features, k)
+    data = materialize(features)
+    if n <= EXACT_KNN_LIMIT:
+        index = faiss.IndexFlatIP(d)
+    else:
+        lists = int(4 * np.sqrt(n))
+        index = faiss.IndexIVFFlat(faiss.IndexFlatIP(d), d, lists, faiss.METRIC_INNER_PRODUCT)
+        sample = np.sort(np.random.default_rng(seed).choice(n, size=min(n, 64 * lists), replace=False))
+        index.cp.seed = int(seed % 2**31)
+        index.train(data[sample])
+        index.nprobe = probes
+    index.add(data)
+    neighbours = np.empty((n, k), dtype=np.int64)
+    sims = np.empty((n, k), dtype=np.float32)
+    with faiss_threads(float(n) * min(n, EXACT_KNN_LIMIT) * d):
+        for start in range(0, n, BLOCK):
+            sims[start : start + BLOCK], neighbours[start : start + BLOCK] = index.search(data[start : start + BLOCK], k)
+    return neighbours, sims
+
+
+def _knn_numpy(features: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    n = len(features)
+    neighbours = np.empty((n, k), dtype=np.int64)
+    sims = np.empty((n, k), dtype=np.float32)
+    for start, block in blocks(features, size=1024):
+        scores = np.concatenate([block @ other.T for _, other in blocks(features)], axis=1)
+        top = np.argpartition(-scores, k - 1, axis=1)[:, :k] if k < n else np.tile(np.arange(n), (len(block), 1))
+        top_scores = np.take_along_axis(scores, top, axis=1)
+        order = np.lexsort((top, -top_scores), axis=1)
+        neighbours[start : start + len(block)] = np.take_along_axis(top, order, axis=1)
+        sims[start : start + len(block)] = np.take_along_axis(top_scores, order, axis=1)
+    return neighbours, sims
+
+
+def column_vectors(pool, column: str) -> np.ndarray:
+    """Precomputed embeddings from a list/vector column of the pool's records: (n, d) float32.
+
+    Rows follow the pool's index (records set aside as bad are left out), so they line
+    up with pool positions. Works for in-memory tables, Parquet and JSON Lines files.
+    """
+    index = pool.index()
+    source = pool.source
+    parts = []
+    for file_index, path in enumerate(source.paths):
+        wanted = index.locations[index.files == file_index] - 1  # 1-based line or row -> 0-based
+        if source.format == "memory":
+            values = source.table.column(column) if column in source.table.column_names else None
+        elif source.format == "parquet":
+            import pyarrow.parquet as pq
+
+            names = pq.ParquetFile(path).schema_arrow.names
+            values = pq.read_table(path, columns=[column]).column(column) if column in names else None
+        elif source.format == "jsonl":
+            values = _jsonl_column(path, column, wanted)
+            wanted = np.arange(len(wanted))
+        else:
+            raise UsageError(f"embeddings from a column need Parquet, JSON Lines or a table; {path} is {source.format}.")
+        if values is None:
+            raise UsageError(f'{path}: no column "{column}" to read embeddings from; give a .npy file or a column name.')
+        picked = values.take(wanted) if hasattr(values, "take") else [values[i] for i in wanted]
+        parts.append(_as_rows(picked.to_pylist() if hasattr(picked, "to_pylist") else picked, path, column))
+    return np.concatenate(parts) if parts else np.zeros((0, 0), np.float32)
+
+
+def _jsonl_column(path: str, column: str, lines: np.ndarray) -> list:
+    import json
+
+    from thresher.data.jsonl import iter_blocks, split_lines
+
+    wanted = set((lines + 1).tolist())
+    found: dict[int, object] = {}
+    number = 0
+    for block in iter_blocks(path):
+        for line in split_lines(block):
+            number += 1
+            if number in wanted:
+                record = json.loads(line)
+                if column not in record:
+                    raise UsageError(f'{path} line {number}: field "{column}" is missing; it should hold the embedding.')
+                found[number] = record[column]
+    return [found[int(line) + 1] for line in lines]
+
+
+def _as_rows(values: list, path: str, column: str) -> np.ndarray:
+    try:
+        matrix = np.asarray(values, dtype=np.float32)
+    except (TypeError, ValueError):
+        raise UsageError(f'{path}: column "{column}" does not hold equal-length lists of numbers.') from None
+    if matrix.ndim != 2:
+        raise UsageError(f'{path}: column "{column}" does not hold equal-length lists of numbers.')
+    return matrix

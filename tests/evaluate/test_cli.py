@@ -1,0 +1,87 @@
+"""`thresher demo` and `thresher bench` end to end, in reduced settings."""
+
+from __future__ import annotations
+
+import json
+
+from click.testing import CliRunner
+
+from thresher.cli import main
+from tests.evaluate.test_datasets import intent_records, make_banking
+from tests.conftest import write_jsonl
+
+
+def test_demo_runs_end_to_end(tmp_path):
+    out, report = tmp_path / "demo.json", tmp_path / "demo.html"
+    result = CliRunner().invoke(main, ["demo", "--methods", "random,stratified", "--seeds", "2", "--budgets", "10%,50%",
+                                       "--out", str(out),
+                                       "--report", str(report)])
+    assert result.exit_code == 0, result.output
+    assert "random" in result.output and "stratified" in result.output and "full data" in result.output
+    document = json.loads(out.read_text())
+    run = document["runs"][0]
+    assert run["dataset"] == "digits" and run["features"]["name"] == "pixels"
+    assert {p["method"] for p in run["points"]} >= {"random", "stratified"}
+    assert len([p for p in run["points"] if p["method"] == "random"]) == 4
+    assert run["summary"]["full"]["mean"] > 0.9  # logistic regression on all the digits
+    assert document["machine"]["cpus"] and document["thresher_version"]
+    page = report.read_text()
+    assert "<svg" in page and "polygon" in page and "<script" not in page
+
+
+def test_bench_on_a_local_folder_with_tfidf(tmp_path):
+    make_banking(tmp_path / "data", train=90, test=30)
+    out = tmp_path / "bench.json"
+    result = CliRunner().invoke(main, ["bench", "--dataset", "banking77", "--data-dir", str(tmp_path / "data"),
+                                       "--features", "tfidf", "--budgets", "10%,50%", "--seeds", "2",
+                                       "--workers", "1", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    run = json.loads(out.read_text())["runs"][0]
+    assert run["features"]["name"] == "tfidf-svd"
+    assert [b["n"] for b in run["budgets"]] == [8, 40]
+
+
+def test_bench_target_scenario_reports_domain_precision(tmp_path):
+    data = tmp_path / "data"
+    make_banking(data, train=90, test=30)
+    trec = data / "trec"
+    trec.mkdir()
+    questions = [{"text": f"what is the capital number {i}", "label": "LOC" if i % 2 else "NUM"} for i in range(90)]
+    write_jsonl(trec / "train.jsonl", questions)
+    write_jsonl(trec / "test.jsonl", questions[:20])
+    sst = data / "sst2"
+    sst.mkdir()
+    for split in ("train", "validation", "test"):
+        write_jsonl(sst / f"{split}.jsonl", [{"text": f"a fine movie {i}", "label": "positive" if i % 2 else
+                                              "negative"} for i in range(30)])
+    out = tmp_path / "target.json"
+    result = CliRunner().invoke(main, ["bench", "--target", "banking77", "--mix", "trec,sst2",
+                                       "--target-size", "5", "--data-dir", str(data), "--features", "tfidf",
+                                       "--budgets", "20%", "--seeds", "2", "--workers", "1", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    run = json.loads(out.read_text())["runs"][0]
+    assert run["scenario"] == "target" and run["target_domain"] == "banking77"
+    share = 81 / (81 + 81 + 30)  # banking77 pool (90 less 10% validation), trec pool, sst2 train
+    precision = [p["domain_precision"] for p in run["points"]]
+    assert all(0 <= p <= 1 for p in precision) and abs(sum(precision) / len(precision) - share) < 0.25
+    assert "domain precision" in result.output
+
+
+def test_bench_missing_dataset_is_a_clear_error(tmp_path):
+    result = CliRunner().invoke(main, ["bench", "--dataset", "sst2", "--data-dir", str(tmp_path), "--source", "local"])
+    assert result.exit_code == 1
+    assert "was not found" in result.output and str(tmp_path / "sst2") in result.output
+
+
+def test_bench_lists_datasets_and_reads_a_suite_file(tmp_path):
+    listing = CliRunner().invoke(main, ["bench", "--list"])
+    assert listing.exit_code == 0 and "mnist_test10k" in listing.output and "digits" in listing.output
+    suite = tmp_path / "suite.yaml"
+    suite.write_text("datasets: [digits]\nbudgets: ['20%']\nseeds: 1\ntune_repeats: 1\nbogus: 1\n")
+    result = CliRunner().invoke(main, ["bench", "--config", str(suite)])
+    assert result.exit_code == 2 and "bogus" in result.output
+    suite.write_text("datasets: [digits]\nbudgets: ['20%']\nseeds: 1\ntune_repeats: 1\n")
+    out = tmp_path / "suite.json"
+    result = CliRunner().invoke(main, ["bench", "--config", str(suite), "--workers", "1", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert json.loads(out.read_text())["runs"][0]["dataset"] == "digits"

