@@ -196,9 +196,12 @@ def quality(clusters: np.ndarray, pairs: list) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--docs", type=int, default=200_000)
-    parser.add_argument("--runs", type=int, default=3, help="Side-by-side runs per tool (0: only --alone).")
+    parser.add_argument("--runs", type=int, default=3, help="Side-by-side runs of thresher (0: only --alone).")
+    parser.add_argument("--peer-runs", type=int, default=None, help="Runs of datasketch (default: --runs).")
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--alone", type=int, default=0, help="Also run thresher alone on this many documents.")
+    parser.add_argument("--alone-pool", default=None, help="A JSONL pool (text field) for the run alone, instead of "
+                        "the planted pool repeated with tagged words.")
     parser.add_argument("--side", choices=["thresher", "datasketch"], help=argparse.SUPPRESS)
     parser.add_argument("--pool", help=argparse.SUPPRESS)
     parser.add_argument("--out", help=argparse.SUPPRESS)
@@ -220,8 +223,9 @@ def main() -> None:
     elif json_path.exists():  # --runs 0: keep the last side-by-side figures, add the run alone
         summary = json.loads(json_path.read_text())
         lines = [line for line in text_path.read_text().splitlines() if not line.startswith("alone")]
-    if args.alone:
-        alone_path = big_pool(pool_path, args.docs, args.alone)
+    if args.alone or args.alone_pool:
+        alone_path = Path(args.alone_pool) if args.alone_pool else big_pool(pool_path, args.docs, args.alone)
+        args.alone = args.alone or sum(1 for _ in open(alone_path, "rb"))
         run = measured("thresher", alone_path, args.workers)
         summary["thresher_alone"] = {k: v for k, v in run.items() if k != "clusters"} | {"docs": args.alone}
         lines.append(f"alone      thresher docs={args.alone} wall={run['wall_s']:.1f}s cpu={run['cpu_s']:.1f}s "
@@ -236,9 +240,11 @@ def main() -> None:
 def side_by_side(args, pool_path: Path, pairs: list, near: int, exact: int) -> tuple[dict, list[str]]:
     """Both tools, `args.runs` times each, on the planted pool; medians and quality."""
     rows = {"thresher": [], "datasketch": []}
+    peer_runs = args.runs if args.peer_runs is None else args.peer_runs
     for _ in range(args.runs):
-        for side in rows:
-            rows[side].append(measured(side, pool_path, args.workers if side == "thresher" else 1))
+        rows["thresher"].append(measured("thresher", pool_path, args.workers))
+    for _ in range(peer_runs):
+        rows["datasketch"].append(measured("datasketch", pool_path, 1))
     lines, summary = [], {}
     for side, runs in rows.items():
         median = {k: float(np.median([r[k] for r in runs])) for k in ("wall_s", "cpu_s", "peak_rss_mb", "work_cpu_s")}
@@ -257,6 +263,7 @@ def side_by_side(args, pool_path: Path, pairs: list, near: int, exact: int) -> t
                  f"peak RSS datasketch/thresher = {d['peak_rss_mb'] / t['peak_rss_mb']:.1f}x")
     lines.append(f"banding    thresher {t['runs'][0]['banding']}; datasketch b={d['runs'][0]['b']} r={d['runs'][0]['r']}")
     summary["meta"] = {"docs": args.docs, "planted_near": near, "planted_exact": exact, "runs": args.runs,
+                       "peer_runs": peer_runs,
                        "workers": args.workers, "num_perm": NUM_PERM, "threshold": THRESHOLD, "ngram": NGRAM,
                        "load_average": os.getloadavg(), "cpus": os.cpu_count()}
     return summary, lines
@@ -268,13 +275,15 @@ def big_pool(source: Path, n_source: int, n: int) -> Path:
     if path.exists():
         return path
     lines = source.read_text().splitlines()
-    with open(path, "w") as handle:
+    partial = path.with_suffix(".partial")
+    with open(partial, "w") as handle:
         for k in range(n):
             repeat, line = divmod(k, n_source)
             text = json.loads(lines[line])["text"]
             if repeat:
                 text = " ".join(f"{w}{repeat}" if i % 3 == 0 else w for i, w in enumerate(text.split()))
             handle.write(json.dumps({"text": text}) + "\n")
+    partial.rename(path)
     return path
 
 

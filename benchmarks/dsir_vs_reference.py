@@ -25,7 +25,7 @@ import sys
 import time
 from pathlib import Path
 
-import psutil
+from process_stats import measure
 
 ROOT = Path(__file__).resolve().parent.parent
 TOOL = ROOT.parent / "shared" / "tools" / "make_mixed_corpus.py"
@@ -45,44 +45,6 @@ dsir.resample(out_dir=work + "/out", num_to_sample=k, cache_dir=work + "/resampl
 '''
 
 
-def measure(command: list[str], env: dict | None = None) -> dict:
-    """Run a command: wall seconds, CPU seconds (user + sys) of its whole process tree, peak tree RSS.
-
-    CPU is the larger of wait4's rusage (the child and every descendant it waited for)
-    and the sum over every process of the tree as last sampled (every 50 ms), which also
-    counts workers that were never waited for (joblib's).
-    """
-    start = time.perf_counter()
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
-    root = psutil.Process(process.pid)
-    peak, last_cpu = 0, {}
-    while True:
-        pid, status, usage = os.wait4(process.pid, os.WNOHANG)
-        if pid:
-            break
-        rss = 0
-        try:
-            members = [root] + root.children(recursive=True)
-        except psutil.NoSuchProcess:
-            members = []
-        for member in members:
-            try:
-                with member.oneshot():
-                    rss += member.memory_info().rss
-                    times = member.cpu_times()
-                    last_cpu[member.pid] = times.user + times.system
-            except psutil.NoSuchProcess:
-                pass
-        peak = max(peak, rss)
-        time.sleep(0.05)
-    wall = time.perf_counter() - start
-    errors = process.stderr.read().decode(errors="replace")
-    if os.waitstatus_to_exitcode(status) != 0:
-        raise SystemExit(f"{' '.join(command)} failed:\n{errors[-3000:]}")
-    cpu = max(usage.ru_utime + usage.ru_stime, sum(last_cpu.values()))
-    return {"wall_s": wall, "cpu_s": cpu, "peak_rss_mb": peak / 2**20}
-
-
 def build_corpus(work: Path, name: str, docs: int) -> Path:
     folder = work / name
     if not (folder / "manifest.json").exists():
@@ -92,6 +54,26 @@ def build_corpus(work: Path, name: str, docs: int) -> Path:
             command += ["--mix", spec["mix"]]
         print(f"building {folder} ...", file=sys.stderr)
         subprocess.run(command, check=True)
+    return folder
+
+
+def subset_corpus(full: Path, docs: int) -> Path:
+    """The first `docs` records of a corpus (the tool shuffles, so this is a uniform sample) and its target."""
+    folder = full.parent / f"{full.name}-{docs // 1000}k"
+    if not (folder / "manifest.json").exists():
+        (folder / "raw").mkdir(parents=True, exist_ok=True)
+        (folder / "target").mkdir(exist_ok=True)
+        with open(folder / "raw" / "raw_00.jsonl", "w") as out:
+            left = docs
+            for path in sorted((full / "raw").glob("*.jsonl")):
+                with open(path) as lines:
+                    for line in lines:
+                        if left == 0:
+                            break
+                        out.write(line)
+                        left -= 1
+        (folder / "target" / "target.jsonl").write_bytes((full / "target" / "target.jsonl").read_bytes())
+        (folder / "manifest.json").write_text(json.dumps({"subset_of": str(full), "n_raw": docs}))
     return folder
 
 
@@ -151,9 +133,11 @@ def main() -> None:
     parser.add_argument("--docs", type=int, default=200_000)
     parser.add_argument("--runs", type=int, default=3, help="thresher runs per target (median)")
     parser.add_argument("--workers", type=int, default=1)
-    parser.add_argument("--targets", default=",".join(CORPORA))
+    parser.add_argument("--targets", default=",".join(CORPORA),
+                        help="corpora to run, each NAME or NAME:DOCS to run on the first DOCS records only")
     parser.add_argument("--reuse-reference", action="store_true",
                         help="use the reference's figures saved by an earlier run of this script on the same corpus")
+    parser.add_argument("--no-reference", action="store_true", help="measure thresher alone")
     parser.add_argument("--only-reference", action="store_true", help="measure the reference and save its figures, then stop")
     args = parser.parse_args()
     work = Path(args.work)
@@ -162,12 +146,18 @@ def main() -> None:
                          "reference": "data-selection==1.0.3 (HashedNgramDSIR defaults, num_proc = all cores)",
                          "cpu_count": os.cpu_count(), "load_average_at_start": os.getloadavg(), "targets": {}}
     python = reference_python(work)
-    for name in args.targets.split(","):
+    for item in args.targets.split(","):
+        name, _, subset = item.partition(":")
         corpus = build_corpus(work, name, args.docs)
+        docs = int(subset) if subset else args.docs
+        if docs < args.docs:
+            corpus = subset_corpus(corpus, docs)
         domain = CORPORA[name]["target_domain"]
-        k = args.docs // 10
+        k = docs // 10
         saved = corpus / "reference.json"
-        if args.reuse_reference and saved.exists():
+        if args.no_reference:
+            ref = None
+        elif args.reuse_reference and saved.exists():
             ref = json.loads(saved.read_text())
         else:
             figures, picked = run_reference(python, corpus, k)
@@ -183,22 +173,28 @@ def main() -> None:
         ours.update(quality(corpus, [out], domain))
         ours["first_run_cpu_s"] = cold["cpu_s"]
         for row in (ref, ours):
-            row["docs_per_cpu_s"] = args.docs / row["cpu_s"]
+            if row is not None:
+                row["docs_per_cpu_s"] = docs / row["cpu_s"]
+        mine = (f"thresher {ours['docs_per_cpu_s']:,.0f} docs/cpu-s (cpu {ours['cpu_s']:.2f} s, wall {ours['wall_s']:.2f} s, "
+                f"rss {ours['peak_rss_mb']:.0f} MB, precision {ours['precision']:.3f}, KL red. {ours['kl_reduction']:.3f})")
+        if ref is None:
+            report["targets"][item] = {"target_domain": domain, "docs": docs, "thresher": ours}
+            lines.append(f"dsir {name} ({docs:,} docs, k=10%, thresher only): {mine}")
+            print(lines[-1], flush=True)
+            continue
         ratio = ours["docs_per_cpu_s"] / ref["docs_per_cpu_s"]
-        report["targets"][name] = {"target_domain": domain, "reference": ref, "thresher": ours, "ratio": ratio}
-        line = (f"dsir {name} ({args.docs:,} docs, k=10%): reference {ref['docs_per_cpu_s']:,.0f} docs/cpu-s "
+        report["targets"][item] = {"target_domain": domain, "docs": docs, "reference": ref, "thresher": ours, "ratio": ratio}
+        line = (f"dsir {name} ({docs:,} docs, k=10%): reference {ref['docs_per_cpu_s']:,.0f} docs/cpu-s "
                 f"(cpu {ref['cpu_s']:.1f} s, wall {ref['wall_s']:.1f} s, rss {ref['peak_rss_mb']:.0f} MB, "
-                f"precision {ref['precision']:.3f}, KL red. {ref['kl_reduction']:.3f}) | thresher "
-                f"{ours['docs_per_cpu_s']:,.0f} docs/cpu-s (cpu {ours['cpu_s']:.2f} s, wall {ours['wall_s']:.2f} s, "
-                f"rss {ours['peak_rss_mb']:.0f} MB, precision {ours['precision']:.3f}, KL red. {ours['kl_reduction']:.3f}) "
-                f"| ratio {ratio:.1f}x")
+                f"precision {ref['precision']:.3f}, KL red. {ref['kl_reduction']:.3f}) | {mine} | ratio {ratio:.1f}x")
         print(line, flush=True)
         lines.append(line)
     if args.only_reference:
         return
     RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "dsir_vs_reference.json").write_text(json.dumps(report, indent=1))
-    (RESULTS / "dsir_vs_reference.txt").write_text("\n".join(lines) + "\n")
+    suffix = "_thresher_only" if args.no_reference else ""
+    (RESULTS / f"dsir_vs_reference{suffix}.json").write_text(json.dumps(report, indent=1))
+    (RESULTS / f"dsir_vs_reference{suffix}.txt").write_text("\n".join(lines) + "\n")
 
 
 if __name__ == "__main__":

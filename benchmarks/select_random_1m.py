@@ -17,13 +17,10 @@ import json
 import os
 import random
 import statistics
-import subprocess
 import sys
-import tempfile
-import time
 from pathlib import Path
 
-import psutil
+from process_stats import measure
 
 WORDS = (
     "data model training selection token corpus the of and to in a is that for it as with was on be by this are "
@@ -44,40 +41,6 @@ def build_pool(path: Path, records: int, seed: int = 0) -> None:
                       "meta": {"source": "bench", "n": i % 97}}
             out.write(json.dumps(record) + "\n")
     os.replace(tmp, path)
-
-
-def measure(command: list[str]) -> dict:
-    """Run a command; wall seconds, CPU seconds of its whole process tree, peak tree RSS in MB.
-
-    CPU comes from wait4's rusage, which adds up the child and every descendant it
-    waited for (worker processes included) exactly; RSS is the sum over the live tree,
-    sampled every 20 ms.
-    """
-    start = time.perf_counter()
-    with tempfile.TemporaryFile() as errors:
-        process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=errors)
-        root = psutil.Process(process.pid)
-        peak = 0
-        while True:
-            pid, status, usage = os.wait4(process.pid, os.WNOHANG)
-            if pid:
-                break
-            rss = 0
-            try:
-                for member in [root] + root.children(recursive=True):
-                    try:
-                        rss += member.memory_info().rss
-                    except psutil.NoSuchProcess:
-                        pass
-            except psutil.NoSuchProcess:
-                pass
-            peak = max(peak, rss)
-            time.sleep(0.02)
-        wall = time.perf_counter() - start
-        if os.waitstatus_to_exitcode(status) != 0:
-            errors.seek(0)
-            raise SystemExit(f"{' '.join(command)} failed:\n{errors.read().decode()}")
-    return {"wall_s": wall, "cpu_s": usage.ru_utime + usage.ru_stime, "peak_rss_mb": peak / 2**20}
 
 
 def median_of(runs: list[dict]) -> dict:

@@ -67,7 +67,7 @@ class CpuClock:
         return time.process_time() - self.start
 
 
-def mlp(dim_in: int, classes: int, hidden: int = 512) -> torch.nn.Module:
+def mlp(dim_in: int, classes: int, hidden: int = 256) -> torch.nn.Module:
     return torch.nn.Sequential(torch.nn.Linear(dim_in, hidden), torch.nn.ReLU(), torch.nn.Dropout(0.2),
                                torch.nn.Linear(hidden, classes))
 

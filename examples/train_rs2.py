@@ -6,7 +6,6 @@ small MLP trained on RS2 subsets, next to the same number of steps on all the da
     python examples/train_rs2.py
 """
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from sklearn.datasets import load_digits

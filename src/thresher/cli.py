@@ -244,6 +244,8 @@ def select(pool, method, budget, out, manifest, seed, workers, order, replace, t
       thresher select pool.parquet --method stratified --label-field intent --budget 2000 \\
           --out picked.parquet --manifest picked.manifest.parquet
       thresher select 'raw/*.jsonl.gz' -m random -b "2M tokens" -o picked.jsonl.gz --workers 2
+      thresher select pool.jsonl --embeddings pool_emb.npy -m kmeans-quota --clusters 1000 -b 20% -o picked.jsonl
+      thresher select pool.jsonl -m semdedup --threshold 0.95 -o deduped.jsonl
     """
     from thresher.io import check_output_path
     from thresher.select import get_method

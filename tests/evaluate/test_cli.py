@@ -7,13 +7,14 @@ import json
 from click.testing import CliRunner
 
 from thresher.cli import main
+from thresher.evaluate.results import markdown_table
 from tests.evaluate.test_datasets import intent_records, make_banking
 from tests.conftest import write_jsonl
 
 
 def test_demo_runs_end_to_end(tmp_path):
     out, report = tmp_path / "demo.json", tmp_path / "demo.html"
-    result = CliRunner().invoke(main, ["demo", "--methods", "random,stratified", "--seeds", "2", "--budgets", "10%,50%",
+    result = CliRunner().invoke(main, ["demo", "--methods", "random,stratified", "--seeds", "2", "--budgets", "20%",
                                        "--out", str(out),
                                        "--report", str(report)])
     assert result.exit_code == 0, result.output
@@ -22,7 +23,7 @@ def test_demo_runs_end_to_end(tmp_path):
     run = document["runs"][0]
     assert run["dataset"] == "digits" and run["features"]["name"] == "pixels"
     assert {p["method"] for p in run["points"]} >= {"random", "stratified"}
-    assert len([p for p in run["points"] if p["method"] == "random"]) == 4
+    assert len([p for p in run["points"] if p["method"] == "random"]) == 2
     assert run["summary"]["full"]["mean"] > 0.9  # logistic regression on all the digits
     assert document["machine"]["cpus"] and document["thresher_version"]
     page = report.read_text()
@@ -84,4 +85,8 @@ def test_bench_lists_datasets_and_reads_a_suite_file(tmp_path):
     out = tmp_path / "suite.json"
     result = CliRunner().invoke(main, ["bench", "--config", str(suite), "--workers", "1", "--out", str(out)])
     assert result.exit_code == 0, result.output
-    assert json.loads(out.read_text())["runs"][0]["dataset"] == "digits"
+    document = json.loads(out.read_text())
+    assert document["runs"][0]["dataset"] == "digits"
+    table = markdown_table(document).splitlines()
+    assert table[0] == "| dataset (pool, features) | method | 20% | full |"
+    assert table[2].startswith("| digits (1,211, pixels) | random | ")

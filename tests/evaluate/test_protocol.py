@@ -55,7 +55,7 @@ def planted_task(seed: int = 0) -> tuple[Task, np.ndarray, np.ndarray]:
 def planted_run():
     task, clean, noisy = planted_task()
     selectors = ["random", PlantedChoice("oracle", clean), PlantedChoice("adversary", noisy)]
-    run = run_bench(task, selectors, ["5%", "10%", "30%"], seeds=3, tune_repeats=2)
+    run = run_bench(task, selectors, ["5%", "10%", "30%"], seeds=3, tune_repeats=1)
     run["summary"] = summarize(run)
     return run
 

@@ -87,8 +87,9 @@ def test_keep_longest_and_char_shingles():
     docs = _distinct_docs(20, seed=8)
     longer = docs[0] + ["tail"]
     selection = NearDedup(keep="longest", shingle="char", ngram=5).apply(_pool(docs + [longer]))
-    assert _drops(selection) == {"doc-0": pytest.approx("near-duplicate: duplicate of id doc-20 (jaccard~0.99)")} or \
-        list(_drops(selection)) == ["doc-0"]
+    drops = _drops(selection)
+    assert list(drops) == ["doc-0"]  # the longer copy (doc-20) survives
+    assert drops["doc-0"].startswith("near-duplicate: duplicate of id doc-20 (jaccard~0.9")
 
 
 def test_same_result_for_one_and_two_workers(tmp_path):

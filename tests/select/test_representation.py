@@ -162,10 +162,8 @@ def test_prototypicality_keeps_outliers_when_hard_and_typical_records_when_easy(
 
 
 def test_density_keeps_more_of_a_spread_out_cluster_than_a_tight_one():
-    rng = np.random.default_rng(6)
     tight, _ = _blobs([200], spread=0.01, seed=6)
     loose, _ = _blobs([200], spread=0.3, seed=7)
     pool = _pool(np.concatenate([tight, loose]))
     picked = np.array(_positions(thresher.select(pool, "density", 60, clusters=2, temperature=0.05, seed=0)))
     assert (picked >= 200).sum() > 2 * (picked < 200).sum()
-    assert rng is not None

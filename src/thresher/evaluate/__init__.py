@@ -4,4 +4,6 @@ next to random selection and the full data (`thresher bench`, `thresher demo`).
 Heavy libraries (scikit-learn, torch, sentence-transformers) are imported inside functions.
 """
 
-from thresher.evaluate.kl import kl_reduction, selection_kl_reduction  # noqa: E402  (numpy only)
+from thresher.evaluate.kl import kl_reduction, selection_kl_reduction  # numpy only
+
+__all__ = ["kl_reduction", "selection_kl_reduction"]

@@ -142,13 +142,13 @@ def datasets() -> dict[str, DatasetSpec]:
 
 
 def candidate_dirs(data_dir: str | os.PathLike | None = None) -> list[Path]:
-    """Where datasets are looked for, in order: `data_dir`, $THRESHER_DATA, ../shared/data, /work/shared/data."""
+    """Where datasets are looked for: `data_dir` if given, else $THRESHER_DATA if set, else
+    ../shared/data (from the working directory) and /work/shared/data."""
     if data_dir:
         return [Path(data_dir)]
-    dirs = []
     if os.environ.get("THRESHER_DATA"):
-        dirs.append(Path(os.environ["THRESHER_DATA"]))
-    dirs += [Path.cwd().parent / "shared" / "data", Path("/work/shared/data")]
+        return [Path(os.environ["THRESHER_DATA"])]
+    dirs = [Path.cwd().parent / "shared" / "data", Path("/work/shared/data")]
     unique = []
     for d in dirs:
         if d not in unique:

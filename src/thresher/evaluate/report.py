@@ -48,9 +48,12 @@ def plot_svg(run: dict) -> str:
     parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{HEIGHT}" '
              f'viewBox="0 0 {WIDTH} {HEIGHT}" font-family="sans-serif" font-size="11">',
              f'<rect x="{LEFT}" y="{TOP}" width="{plot_w}" height="{plot_h}" fill="#fafafa" stroke="#ccc"/>']
-    steps = int(round((high_y - low_y) / 0.05))
+    step = 0.05 if high_y - low_y <= 0.4 else 0.1
+    low_y = math.floor(low_y / step + 1e-9) * step
+    high_y = min(1.0, math.ceil(high_y / step - 1e-9) * step)
+    steps = int(round((high_y - low_y) / step))
     for i in range(steps + 1):
-        value = low_y + i * (high_y - low_y) / steps
+        value = low_y + i * step
         parts.append(f'<line x1="{LEFT}" x2="{LEFT + plot_w}" y1="{y(value):.1f}" y2="{y(value):.1f}" stroke="#e4e4e4"/>'
                      f'<text x="{LEFT - 6}" y="{y(value) + 4:.1f}" text-anchor="end">{pct(value, 0)}</text>')
     for label, fraction in list(fractions.items()) + [("full", 1.0)]:

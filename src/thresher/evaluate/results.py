@@ -180,13 +180,15 @@ def print_table(run: dict, console=None) -> None:
 
 def markdown_table(document: dict, methods: tuple[str, ...] = ("random", "stratified")) -> str:
     """The headline table of a results document as Markdown: dataset x budget, mean test
-    accuracy % per method (± half-width of the 95% CI), with the full pool in the last column."""
+    accuracy % per method (± half-width of the 95% CI), with the full pool in the last column.
+    Target-aware runs are left out: their figures are of another kind (see the report)."""
+    runs = [run for run in document["runs"] if run["scenario"] == "standard"]
     budgets: list[str] = []
-    for run in document["runs"]:
+    for run in runs:
         budgets += [b["budget"] for b in run["budgets"] if b["budget"] not in budgets]
     lines = ["| dataset (pool, features) | method | " + " | ".join(budgets) + " | full |",
              "|---|---|" + "---:|" * (len(budgets) + 1)]
-    for run in document["runs"]:
+    for run in runs:
         name = f"{run['dataset']} ({run['pool_size']:,}, {run['features']['name'].split(':')[0]})"
         for method in methods:
             result = run["summary"]["methods"].get(method)

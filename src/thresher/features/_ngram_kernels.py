@@ -7,15 +7,17 @@ ever built.
 
 Tokens are runs of word characters or runs of punctuation, the pattern
 `\\w+|[^\\w\\s]+` of NLTK's WordPunctTokenizer used by the DSIR reference, lowercased.
-ASCII is classified exactly; other code points by ranges (Latin-1 symbols, general and
-CJK punctuation, arrows, box drawing and emoji are punctuation; Unicode spaces are
-spaces; every other code point is a word character). ASCII, Latin-1, Latin Extended-A,
+ASCII is classified exactly; other code points by ranges (Latin-1 symbols, combining
+marks, general and CJK punctuation, arrows, box drawing and emoji are punctuation;
+Unicode spaces are spaces; every other code point is a word character). ASCII, Latin-1, Latin Extended-A,
 Greek and Cyrillic capitals are lowercased; other scripts are hashed as written.
 
-A token's hash is FNV-1a over its lowercased code points, finished with a murmur3-style
-xorshift-multiply mixer; an n-gram's hash chains its tokens' hashes through the same mixer with a
-per-order salt. Everything is 64-bit integer arithmetic, so buckets are the same on
-every machine and in every run for the same seed.
+A token's hash is FNV-1a over its lowercased code points, mixed with the seed and
+finished with a murmur3-style xorshift-multiply round; an n-gram's hash chains its
+tokens' hashes through the same round with a per-order salt. The bucket is the high 32
+bits times `buckets`, shifted (Lemire 2019, "Fast Random Integer Generation in an
+Interval"), so no division. Everything is 64-bit integer arithmetic: buckets are the
+same on every machine and in every run for the same seed.
 """
 
 from __future__ import annotations

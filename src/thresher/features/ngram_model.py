@@ -66,9 +66,24 @@ def smoothed(counts: np.ndarray, smoothing: float) -> np.ndarray:
 
 
 def log_weights(target_counts: Sequence[np.ndarray], raw_counts: np.ndarray, smoothing: float) -> np.ndarray:
-    """Per-bucket log importance weights (buckets, t): log p_target_t - log p_raw."""
-    log_raw = np.log(smoothed(raw_counts, smoothing))
-    return np.stack([np.log(smoothed(counts, smoothing)) - log_raw for counts in target_counts], axis=1)
+    """Per-bucket log importance weights (buckets, t): log p_target_t - log p_raw.
+
+    The raw model is add-`smoothing` (Laplace) smoothed. Each target model gets the same
+    number of pseudo-counts per bucket, `smoothing`, but spread like the raw model (a
+    Dirichlet prior whose base measure is p_raw): with a small target, a bucket it never
+    saw gets a small constant penalty, log(s B / (N + s B)), instead of a weight that
+    rewards whatever is rare in the pool, which uniform add-one smoothing over 10,000
+    buckets does when the target has only a few thousand n-grams.
+    """
+    raw = smoothed(raw_counts, smoothing)
+    pseudo = smoothing * len(raw)
+    columns = []
+    for counts in target_counts:
+        counts = np.asarray(counts, dtype=np.float64)
+        total = counts.sum() + pseudo
+        target = (counts + pseudo * raw) / total if total > 0 else raw
+        columns.append(np.log(target) - np.log(raw))
+    return np.stack(columns, axis=1)
 
 
 def count_pool(pool: Pool, featurizer: HashedNgrams, *, sample_ngrams: int = 0, estimate_bytes_per_ngram: float = 2.5,

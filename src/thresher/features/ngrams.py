@@ -1,7 +1,7 @@
 """Hashed n-gram features: the bag-of-words representation of DSIR.
 
     featurizer = HashedNgrams(ngrams=2, buckets=10_000, seed=0)
-    featurizer.buckets_of("Hello, world!")       # (4,) int32: hello, ",", "hello ,", ...
+    featurizer.buckets_of("Hello, world!")       # (7,) int32: hello | , | "hello ," | world | ", world" | ! | "world !"
     featurizer.counts(texts)                      # (10_000,) int64 histogram over documents
 
 Text is lowercased and split into runs of word characters and runs of punctuation (the
@@ -48,8 +48,7 @@ class HashedNgrams:
     def buckets_of(self, text: str) -> np.ndarray:
         """The bucket of every n-gram of one document: (m,) int32, in text order (for each
         token its unigram, then the bigram ending at it, ...)."""
-        from thresher.features._ngram_kernels import doc_buckets
-
+        doc_buckets = _kernels().doc_buckets
         data = np.frombuffer(text.encode("utf-8"), dtype=np.uint8)
         out = np.empty(self.ngrams * len(data) + 1, dtype=np.int32)
         hashes = np.empty(len(data) + 1, dtype=np.uint64)
@@ -66,8 +65,7 @@ class HashedNgrams:
         without weights) and tokens (n,) int64. counts: optional (buckets,) int64
         histogram that every n-gram is added to, in place.
         """
-        from thresher.features._ngram_kernels import featurize
-
+        featurize = _kernels().featurize
         data, offsets = text_buffers(texts)
         n = len(offsets) - 1
         with_scores = weights is not None
@@ -101,6 +99,19 @@ class HashedNgrams:
         for batch in batches:
             self.transform(batch.column(column), counts=counts)
         return counts
+
+
+def _kernels():
+    """The compiled loops, imported on first use so that `import thresher` stays light."""
+    try:
+        from thresher.features import _ngram_kernels
+    except ModuleNotFoundError as err:
+        if err.name in ("numba", "llvmlite"):
+            from thresher.errors import MissingDependencyError
+
+            raise MissingDependencyError("numba", "all", "hashed n-gram features (dsir)") from None
+        raise
+    return _ngram_kernels
 
 
 def text_buffers(texts) -> tuple[np.ndarray, np.ndarray]:

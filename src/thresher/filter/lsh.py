@@ -100,14 +100,14 @@ def candidate_pairs(parts: list, n: int, bands: int, usable: np.ndarray, all_pai
 
     usable: (n,) bool, records with at least one shingle (empty texts are never paired).
     """
-    from thresher.filter import _kernels
+    from thresher.filter import _clusters
 
     positions = np.flatnonzero(usable)
     codes = []
     for band in range(bands):
         keys = read_band(parts, band)[positions]
         order = np.argsort(keys, kind="stable")
-        left, right = _kernels.bucket_pairs(keys[order], order, all_pairs_up_to)
+        left, right = _clusters.bucket_pairs(keys[order], order, all_pairs_up_to)
         if len(left):
             codes.append(positions[left] * np.int64(n) + positions[right])
         if bar is not None:

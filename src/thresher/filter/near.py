@@ -195,15 +195,15 @@ class _Similarity:
 
     def pairs(self, left: np.ndarray, right: np.ndarray) -> np.ndarray:
         """(pairs,) float64 Jaccard similarity of each pair."""
-        from thresher.filter import _kernels
+        from thresher.filter import _clusters
 
         out = np.empty(len(left), dtype=np.float64)
         for start in range(0, len(left), self.CHUNK):
             a, b = left[start: start + self.CHUNK], right[start: start + self.CHUNK]
             if self.verify:
-                out[start: start + len(a)] = _kernels.pair_jaccard(self.values, self.offsets, a, b)
+                out[start: start + len(a)] = _clusters.pair_jaccard(self.values, self.offsets, a, b)
             else:
-                out[start: start + len(a)] = _kernels.signature_agreement(self.values, a, b)
+                out[start: start + len(a)] = _clusters.signature_agreement(self.values, a, b)
             if self.map is not None and hasattr(mmap, "MADV_DONTNEED"):
                 self.map.madvise(mmap.MADV_DONTNEED)
         return out
@@ -218,9 +218,9 @@ class _Similarity:
 def _survivors(pool, n: int, left: np.ndarray, right: np.ndarray, lengths: np.ndarray, keep_rule: str,
                similarity: _Similarity):
     """Cluster the duplicate pairs; keep one record per cluster; name the survivor in each drop."""
-    from thresher.filter import _kernels
+    from thresher.filter import _clusters
 
-    component = _kernels.union_find(n, left, right)
+    component = _clusters.union_find(n, left, right)
     if keep_rule == "longest":
         order = np.lexsort((np.arange(n), -lengths, component))
         first_of = np.ones(n, dtype=bool)

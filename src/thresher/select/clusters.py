@@ -54,8 +54,14 @@ class KMeansQuota(EmbeddingSelector):
         _, assign, cosine = kmeans(self.embeddings(ctx), k, ctx.seed)
         scores[:] = cosine
         within = cosine.astype(np.float64) if self.config["within"] == "centroid" else ctx.rng.random(n)
-        quota = Quota(self.config["proportions"])
-        return quota.choose(within, limit, ctx.rng, ctx.index.tokens, groups=assign), None
+        if limit.count is not None:
+            quota = Quota(self.config["proportions"])
+            return quota.choose(within, limit, ctx.rng, ctx.index.tokens, groups=assign), None
+        # A token budget split into per-cluster token quotas strands tokens in clusters whose
+        # next record does not fit; apportioning turns by share fills it instead.
+        sizes = np.bincount(assign, minlength=k).astype(np.float64)
+        shares = sizes if self.config["proportions"] == "size" else (sizes > 0).astype(np.float64)
+        return weighted_quota(within, assign, shares, limit, ctx.index.tokens), None
 
 
 @register

@@ -13,6 +13,13 @@ default in proportion to their sizes) and chosen in turn, without duplicates.
 Unlike the reference implementation (PyPI `data-selection`), documents are not dropped
 for being short unless you ask (`min_length`; the reference drops those under 100
 tokens by default, which surprises users with short records).
+
+Memory: the models are O(buckets x targets). With `streaming=True` the choice keeps only
+the best k keys per target (`thresher.select.streaming`) and no per-record score array is
+built; the scan still returns each batch's log-weights (8 bytes per record and target)
+and the pool index (about 12 bytes per record), which the foundation keeps for any method.
+The selection's scores are the log-weights (the best over targets), NaN where
+`min_length` left a record out; streaming selections carry no scores.
 """
 
 from __future__ import annotations
@@ -43,8 +50,8 @@ class DSIR(Selector):
         "ngrams": Param(2, int, "highest n-gram order (2 = unigrams and bigrams)"),
         "buckets": Param(10_000, int, "size of the hashed n-gram space"),
         "hash_seed": Param(0, int, "seed of the n-gram hash (not of the sampling)"),
-        "smoothing": Param(1.0, float, "Laplace pseudo-count added to every bucket of both models"),
-        "raw_sample": Param(20_000_000, int, "about how many n-grams of the pool fit the raw model (0 = all; "
+        "smoothing": Param(1.0, float, "pseudo-counts per bucket: uniform for the raw model, spread like the raw model for targets"),
+        "raw_sample": Param(10_000_000, int, "about how many n-grams of the pool fit the raw model (0 = all; "
                                              "the sample is read before the scoring pass)"),
         "chooser": Param("gumbel", str, "gumbel: sample in proportion to the weights; top-k: the highest",
                          ("gumbel", "top-k")),
@@ -61,8 +68,8 @@ class DSIR(Selector):
         for name in ("raw_sample", "min_length"):
             if self.config[name] < 0:
                 raise UsageError(f"dsir: {name}={self.config[name]} is negative.")
-        if not self.config["smoothing"] >= 0:
-            raise UsageError(f"dsir: smoothing={self.config['smoothing']} must be >= 0.")
+        if not self.config["smoothing"] > 0:
+            raise UsageError(f"dsir: smoothing={self.config['smoothing']} must be > 0 (a bucket nobody saw has no log).")
         self.featurizer = HashedNgrams(self.config["ngrams"], self.config["buckets"], self.config["hash_seed"])
         self.proportions = _parse_proportions(self.config["target_proportions"])
         self.model_: dict[str, Any] | None = None
@@ -133,7 +140,9 @@ class DSIR(Selector):
     def choose(self, ctx: Context, scores, limit: Limit):
         shares = self.model_["target_shares"]
         limits = _split(limit, shares)
-        rngs = ctx.rng.spawn(len(shares))
+        # One generator per target, so that each target's Gumbel noise is drawn in pool
+        # order whether the choice streams or not.
+        rngs = [np.random.default_rng(child) for child in np.random.SeedSequence(ctx.seed).spawn(len(shares))]
         costs = ctx.index.tokens
         ranked = self._ranked_streaming(ctx, limits, rngs) if self.config["streaming"] else \
             self._ranked_in_memory(ctx, limits, rngs, costs)
@@ -144,6 +153,7 @@ class DSIR(Selector):
             positions = one.cut(positions, costs)
             taken[positions] = True
             chosen.append(positions)
+        self._all_scores = self._eligible = None
         return _interleave(chosen), None
 
     def _ranked_in_memory(self, ctx, limits, rngs, costs):

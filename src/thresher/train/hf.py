@@ -5,10 +5,10 @@ subclass or patch it. Instead:
 
 - `SampledDataset(dataset, sampler)` is an iterable dataset that yields
   `dataset[i]` for the indices the sampler yields this epoch. The Trainer iterates it
-  as it is (it uses no sampler of its own for iterable datasets) and calls its
-  `set_epoch` at every epoch, which is passed on to the sampler. It has a length (the
-  sampler's), so `num_train_epochs` works; set `max_steps` for samplers whose epoch
-  length changes (`DynamicPruner`).
+  as it is (it uses no sampler of its own for iterable datasets); its `set_epoch` is
+  passed on to the sampler (accelerate's data loader calls it each epoch, and so does
+  `ThresherCallback`). It has a length (the sampler's), so `num_train_epochs` works;
+  set `max_steps` for samplers whose epoch length changes (`DynamicPruner`).
 - `ThresherCallback(sampler)` is a `transformers.TrainerCallback` that keeps the
   sampler's epoch in step with the Trainer's, writes the sampler's `state_dict` into
   every checkpoint folder (`thresher_sampler.pt`) and, given `resume_from`, restores it

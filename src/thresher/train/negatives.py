@@ -97,24 +97,23 @@ class HardNegativeMiner(Sampler[list[int]]):
         if queries.shape[1] != docs.shape[1]:
             raise UsageError(f"queries have dimension {queries.shape[1]} but documents {docs.shape[1]}.")
         positive_sets = self._positive_sets(positives, len(queries), len(docs))
-        start, end = self.rank_window
+        widest = max(len(p) for p in positive_sets)
+        padded = np.full((len(queries), widest), -1, dtype=np.int64)
+        for q, p in enumerate(positive_sets):
+            padded[q, : len(p)] = p
         rng = np.random.default_rng([self.seed, self.refreshes, 7])
         out = np.empty((len(queries), self.num_negatives), dtype=np.int64)
         dropped = 0
         block = max(1, (1 << 22) // max(1, len(docs)))
         for first in range(0, len(queries), block):
             sims = queries[first:first + block] @ docs.T
-            for row, scores in enumerate(sims):
+            chosen, short, lost = self._mine_block(sims, padded[first:first + block], rng)
+            out[first:first + block] = chosen
+            dropped += lost
+            for row in short:  # too few safe candidates in the window: fill in, one query at a time
                 q = first + row
-                pos = positive_sets[q]
-                depth = min(len(docs), end + len(pos))
-                top = np.argpartition(-scores, depth - 1)[:depth] if depth < len(docs) else np.arange(len(docs))
-                ranked = top[np.argsort(-scores[top], kind="stable")]
-                ranked = ranked[~np.isin(ranked, pos)][start:end]
-                ceiling = self._ceiling(scores[pos].max())
-                safe = ranked[scores[ranked] <= ceiling]
-                dropped += len(ranked) - len(safe)
-                out[q] = self._pick(safe, pos, scores > ceiling, rng)
+                out[q] = self._pick(chosen[row][chosen[row] >= 0], positive_sets[q],
+                                    sims[row] > self._ceiling(sims[row, positive_sets[q]].max()), rng)
         self.dropped_as_false_negative = dropped
         self.negatives_ = out
         self.refreshes += 1
@@ -122,13 +121,40 @@ class HardNegativeMiner(Sampler[list[int]]):
             self.num_queries = len(queries)
         return out
 
-    def _ceiling(self, positive_score: float) -> float:
-        ceiling = np.inf
+    def _ceiling(self, positive_score):
+        """Highest similarity a negative may have: below the positive by `margin` / `max_ratio`."""
+        ceiling = np.full(np.shape(positive_score), np.inf)
         if self.margin is not None:
-            ceiling = min(ceiling, positive_score - self.margin)
+            ceiling = np.minimum(ceiling, positive_score - self.margin)
         if self.max_ratio is not None:
-            ceiling = min(ceiling, self.max_ratio * positive_score)
+            ceiling = np.minimum(ceiling, self.max_ratio * positive_score)
         return ceiling
+
+    def _mine_block(self, sims: np.ndarray, positives: np.ndarray, rng):
+        """Negatives for a block of queries at once: (b, k) picks (-1 where short), short rows, dropped count."""
+        rows, n_docs = sims.shape
+        start, end = self.rank_window
+        depth = min(n_docs, end + positives.shape[1])
+        if depth < n_docs:
+            top = np.argpartition(-sims, depth - 1, axis=1)[:, :depth]
+        else:
+            top = np.broadcast_to(np.arange(n_docs), (rows, n_docs))
+        top_scores = np.take_along_axis(sims, top, axis=1)
+        order = np.argsort(-top_scores, axis=1, kind="stable")
+        ranked = np.take_along_axis(top, order, axis=1)
+        ranked_scores = np.take_along_axis(top_scores, order, axis=1)
+        is_positive = (ranked[:, :, None] == positives[:, None, :]).any(axis=2)
+        rank = np.cumsum(~is_positive, axis=1) - 1  # rank among non-positives
+        in_window = ~is_positive & (rank >= start) & (rank < end)
+        valid = positives >= 0
+        positive_scores = np.where(valid, np.take_along_axis(sims, np.where(valid, positives, 0), axis=1), -np.inf)
+        safe = in_window & (ranked_scores <= self._ceiling(positive_scores.max(axis=1))[:, None])
+        # A uniform random k-subset of each row's safe candidates: the k largest random keys.
+        keys = np.where(safe, rng.random(safe.shape), -1.0)
+        picks = np.argsort(-keys, axis=1, kind="stable")[:, : self.num_negatives]
+        chosen = np.where(np.take_along_axis(keys, picks, axis=1) >= 0, np.take_along_axis(ranked, picks, axis=1), -1)
+        short = np.flatnonzero(safe.sum(axis=1) < self.num_negatives)
+        return chosen, short, int((in_window & ~safe).sum())
 
     def _pick(self, safe: np.ndarray, pos: np.ndarray, too_close: np.ndarray, rng) -> np.ndarray:
         """k of the safe candidates; if too few, all of them plus random documents that are
