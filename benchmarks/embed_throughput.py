@@ -19,7 +19,7 @@ import json
 import tempfile
 import time
 
-from representation_common import DATA, child_config, cpu_now, median, run_child, save
+from representation_common import DATA, cpu_now, median, run_child, save, run_script
 
 
 def texts(count: int) -> list[str]:
@@ -94,8 +94,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    config = child_config()
-    if config is not None:
-        print(json.dumps(child(config)))
-    else:
-        main()
+    run_script(child, main)

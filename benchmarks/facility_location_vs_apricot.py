@@ -20,13 +20,12 @@ time and memory, not quality. Each step runs in its own child process.
 from __future__ import annotations
 
 import argparse
-import json
 import time
 from pathlib import Path
 
 import numpy as np
 
-from representation_common import ROOT, child_config, cpu_now, median, run_child, save
+from representation_common import ROOT, cpu_now, median, run_child, save, run_script
 
 WORK = ROOT / "bench-work" / "representation"
 
@@ -139,8 +138,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    config = child_config()
-    if config is not None:
-        print(json.dumps(child(config)))
-    else:
-        main()
+    run_script(child, main)

@@ -40,6 +40,15 @@ def child_config() -> dict | None:
     return None
 
 
+def run_script(child, main) -> None:
+    """A benchmark script's entry: run `child(config)` when started as a child, else `main()`."""
+    config = child_config()
+    if config is not None:
+        print(json.dumps(child(config)))
+    else:
+        main()
+
+
 def cpu_now() -> float:
     times = os.times()
     return times.user + times.system

@@ -15,13 +15,12 @@ bound on what the method itself holds, since pages of the map count in RSS once 
 from __future__ import annotations
 
 import argparse
-import json
 import time
 
 import numpy as np
 
 from facility_location_vs_apricot import points_file
-from representation_common import child_config, cpu_now, run_child, save
+from representation_common import cpu_now, run_child, save, run_script
 
 
 def child(config: dict) -> dict:
@@ -62,8 +61,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    config = child_config()
-    if config is not None:
-        print(json.dumps(child(config)))
-    else:
-        main()
+    run_script(child, main)
