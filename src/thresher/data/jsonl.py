@@ -95,10 +95,6 @@ def line_spans(block: bytes) -> tuple[np.ndarray, np.ndarray]:
     return starts, ends
 
 
-def count_lines(block: bytes) -> int:
-    return block.count(b"\n") + (0 if not block or block.endswith(b"\n") else 1)
-
-
 def split_lines(block: bytes) -> list[bytes]:
     lines = block.split(b"\n")
     if lines and lines[-1] == b"":

@@ -231,22 +231,18 @@ def column_vectors(pool, column: str) -> np.ndarray:
 
 
 def _jsonl_column(path: str, column: str, lines: np.ndarray) -> list:
+    """The `column` value of each 0-based line in sorted `lines`, in that order."""
     import json
 
-    from thresher.data.jsonl import iter_blocks, split_lines
+    from thresher.data.jsonl import iter_selected_lines
 
-    wanted = set((lines + 1).tolist())
-    found: dict[int, object] = {}
-    number = 0
-    for block in iter_blocks(path):
-        for line in split_lines(block):
-            number += 1
-            if number in wanted:
-                record = json.loads(line)
-                if column not in record:
-                    raise UsageError(f'{path} line {number}: field "{column}" is missing; it should hold the embedding.')
-                found[number] = record[column]
-    return [found[int(line) + 1] for line in lines]
+    values = []
+    for number, line in iter_selected_lines(path, lines + 1):
+        record = json.loads(line)
+        if column not in record:
+            raise UsageError(f'{path} line {number}: field "{column}" is missing; it should hold the embedding.')
+        values.append(record[column])
+    return values
 
 
 def _as_rows(values: list, path: str, column: str) -> np.ndarray:
