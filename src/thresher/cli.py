@@ -123,9 +123,11 @@ def main(progress: bool | None) -> None:
       thresher select pool.jsonl --method random --budget 10% --out picked.jsonl
       thresher methods
     """
+    from thresher._startup import start
     from thresher.progress import set_progress
 
     set_progress(progress)
+    start()
 
 
 @main.command()

@@ -19,7 +19,7 @@ import pyarrow.json as pa_json
 from thresher.data.fields import FieldSpec
 from thresher.data.records import describe_raw
 
-BLOCK_BYTES = 8 << 20
+BLOCK_BYTES = 1 << 20
 _SAMPLE_LINES = 1000
 
 

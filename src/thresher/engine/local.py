@@ -37,8 +37,11 @@ class LocalEngine:
             for item in items:
                 yield fn(item)
             return
+        from thresher._startup import worker_initializer
+
         context = multiprocessing.get_context("spawn")
-        with ProcessPoolExecutor(max_workers=min(self.workers, len(items)), mp_context=context) as pool:
+        with ProcessPoolExecutor(max_workers=min(self.workers, len(items)), mp_context=context,
+                                 initializer=worker_initializer()) as pool:
             # Submitting everything keeps both workers busy; results still come back in order.
             futures = [pool.submit(fn, item) for item in items]
             try:

@@ -160,20 +160,17 @@ def doc_buckets(data, lo, hi, order, buckets, seed, out, hashes):
 
 
 @njit(cache=True, nogil=True)
-def featurize(data, offsets, order, buckets, seed, counts, weights, scores, tokens):
+def featurize(data, offsets, order, buckets, seed, counts, weights, scores, tokens, out, hashes):
     """One pass over n documents: hashed n-gram counts, log-weights and token counts.
 
     counts: (buckets,) int64, incremented with every n-gram (size 0 to skip).
     weights: (buckets, t) float64 per-bucket log-weights; scores: (n, t) float64 gets
         each document's sum of weights over its n-grams (size 0 to skip).
     tokens: (n,) int64, each document's number of tokens.
+    out, hashes: scratch for `doc_buckets`, sized for the longest document (the caller
+        keeps them between calls, so no batch allocates and frees megabytes).
     """
     n = len(offsets) - 1
-    longest = 0
-    for d in range(n):
-        longest = max(longest, offsets[d + 1] - offsets[d])
-    out = np.empty(order * longest + 1, dtype=np.int32)
-    hashes = np.empty(longest + 1, dtype=np.uint64)
     do_counts = len(counts) > 0
     do_scores = scores.shape[0] > 0
     targets = weights.shape[1]
