@@ -22,6 +22,9 @@ _WHITESPACE = np.zeros(256, dtype=bool)
 _WHITESPACE[[9, 10, 11, 12, 13, 32]] = True
 
 # A task maps a standard batch (columns text/label/domain/id, as configured) to any result.
+# A task may also have `on_text_spans(data, starts, ends)`: the same result from the batch's
+# JSON-escaped texts in a byte buffer (see jsonl.text_spans); when every task has it, a JSON
+# lines pool read for its text alone is not parsed into Arrow at all.
 Task = Callable[[pa.RecordBatch], Any]
 
 
@@ -86,16 +89,21 @@ def scan_shard(job: tuple) -> ShardResult:
     columns: dict[str, list] = {name: [] for name in spec.other_sources}
     tokens = [] if want_tokens and spec.has_text else None
     blank = n_lines = 0
-    for raw in source.read(shard, spec):
+    # Tasks that read text straight from JSON lines spare the parse when nothing else is needed.
+    spans = bool(tasks) and tokens is None and all(hasattr(task, "on_text_spans") for task in tasks)
+    for raw in source.read(shard, spec, text_spans=spans):
         bad.extend(raw.bad)
         blank += raw.blank
         n_lines += raw.lines
         if policy == "error" and raw.bad:
             break
-        batch = standard_batch(raw.table, spec)
         locations.append(raw.locations)
         offsets.append(raw.offsets)
         lengths.append(raw.lengths)
+        if raw.table is None:
+            outputs.append([task.on_text_spans(*raw.text_spans) for task in tasks])
+            continue
+        batch = standard_batch(raw.table, spec)
         for name in columns:
             columns[name].append(batch.column(name))
         if tokens is not None:

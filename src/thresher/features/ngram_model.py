@@ -39,6 +39,11 @@ class CountTask:
     def __call__(self, batch: pa.RecordBatch) -> np.ndarray:
         return self.featurizer.counts(batch.column("text"))
 
+    def on_text_spans(self, data: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
+        counts = np.zeros(self.featurizer.buckets, dtype=np.int64)
+        self.featurizer.transform_spans(data, starts, ends, escaped=True, counts=counts)
+        return counts
+
 
 @dataclass(frozen=True)
 class ScoreTask:
@@ -51,7 +56,13 @@ class ScoreTask:
     log_weights: np.ndarray
 
     def __call__(self, batch: pa.RecordBatch) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        scores, tokens = self.featurizer.transform(batch.column("text"), weights=self.log_weights)
+        return self._finish(*self.featurizer.transform(batch.column("text"), weights=self.log_weights))
+
+    def on_text_spans(self, data: np.ndarray, starts: np.ndarray, ends: np.ndarray
+                      ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        return self._finish(*self.featurizer.transform_spans(data, starts, ends, escaped=True, weights=self.log_weights))
+
+    def _finish(self, scores: np.ndarray, tokens: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         order = self.featurizer.ngrams
         # Every token starts one n-gram of each order that fits before it.
         ngrams = sum(np.maximum(tokens - k, 0) for k in range(order))

@@ -53,7 +53,7 @@ class HashedNgrams:
         data = np.frombuffer(text.encode("utf-8"), dtype=np.uint8)
         out = np.empty(self.ngrams * len(data) + 1, dtype=np.int32)
         hashes = np.empty(len(data) + 1, dtype=np.uint64)
-        written, _ = doc_buckets(data, 0, len(data), self.ngrams, self.buckets, self.seed, out, hashes)
+        written, _ = doc_buckets(data, 0, len(data), False, self.ngrams, self.buckets, self.seed, out, hashes)
         return out[:written].copy()
 
     def transform(self, texts, weights: np.ndarray | None = None, counts: np.ndarray | None = None
@@ -66,9 +66,19 @@ class HashedNgrams:
         without weights) and tokens (n,) int64. counts: optional (buckets,) int64
         histogram that every n-gram is added to, in place.
         """
-        featurize = _kernels().featurize
         data, offsets = text_buffers(texts)
-        n = len(offsets) - 1
+        return self.transform_spans(data, offsets[:-1], offsets[1:], weights=weights, counts=counts)
+
+    def transform_spans(self, data: np.ndarray, starts: np.ndarray, ends: np.ndarray, *, escaped: bool = False,
+                        weights: np.ndarray | None = None, counts: np.ndarray | None = None
+                        ) -> tuple[np.ndarray | None, np.ndarray]:
+        """`transform` over documents data[starts[i]:ends[i]] of a byte buffer (uint8).
+
+        escaped: the spans are the insides of JSON strings, checked by
+        `thresher.data.jsonl.text_spans` (escapes are decoded while reading).
+        """
+        featurize = _kernels().featurize
+        n = len(starts)
         with_scores = weights is not None
         if with_scores:
             weights = np.ascontiguousarray(weights, dtype=np.float64)
@@ -85,9 +95,12 @@ class HashedNgrams:
                 raise ValueError(f"counts must be a ({self.buckets},) int64 array")
             counts_out = counts
         tokens = np.zeros(n, dtype=np.int64)
-        longest = int((offsets[1:] - offsets[:-1]).max()) if n else 0
+        starts = np.ascontiguousarray(starts, dtype=np.int64)
+        ends = np.ascontiguousarray(ends, dtype=np.int64)
+        longest = int((ends - starts).max()) if n else 0
         out, hashes = _scratch(self.ngrams * longest + 1, longest + 1)
-        featurize(data, offsets, self.ngrams, self.buckets, self.seed, counts_out, weights, scores, tokens, out, hashes)
+        featurize(data, starts, ends, escaped, self.ngrams, self.buckets, self.seed, counts_out, weights, scores, tokens,
+                  out, hashes)
         return (scores if with_scores else None), tokens
 
     def counts(self, texts) -> np.ndarray:
@@ -132,8 +145,9 @@ def _kernels():
             from thresher.features import _ngram_kernels
 
             # The first call loads numba's machinery (and its cached code) inside the context.
-            _ngram_kernels.featurize(np.zeros(1, np.uint8), np.zeros(2, np.int64), 1, 1, 0, np.zeros(0, np.int64),
-                                     np.zeros((1, 1)), np.zeros((0, 1)), np.zeros(1, np.int64), *_scratch(2, 2))
+            _ngram_kernels.featurize(np.zeros(1, np.uint8), np.zeros(1, np.int64), np.ones(1, np.int64), False, 1, 1, 0,
+                                     np.zeros(0, np.int64), np.zeros((1, 1)), np.zeros((0, 1)), np.zeros(1, np.int64),
+                                     *_scratch(2, 2))
     except ModuleNotFoundError as err:
         if err.name in ("numba", "llvmlite"):
             from thresher.errors import MissingDependencyError
