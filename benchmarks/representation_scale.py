@@ -15,12 +15,13 @@ bound on what the method itself holds, since pages of the map count in RSS once 
 from __future__ import annotations
 
 import argparse
+import json
 import time
 
 import numpy as np
 
 from facility_location_vs_apricot import points_file
-from representation_common import cpu_now, run_child, save, run_script
+from representation_common import RESULTS, cpu_now, run_child, save, run_script
 
 
 def child(config: dict) -> dict:
@@ -47,17 +48,24 @@ def main() -> None:
     args = parser.parse_args()
     path = str(points_file("random", args.points))
     size_mb = args.points * 384 * 4 / 2**20
-    rows, lines = {}, [f"# Embedding methods at scale: {args.points:,} x 384 random unit vectors (float32 .npy, "
-                       f"memory-mapped, {size_mb:,.0f} MB), budget {args.budget}", "",
-                       "| method | select wall s | select CPU s | process CPU s | peak RSS MB | beyond the map MB |",
-                       "|---|---|---|---|---|---|"]
+    name = f"representation_scale_{args.points}"
+    # Rows of methods not run this time are kept from the last run (each row says its budget).
+    saved = RESULTS / f"{name}.json"
+    rows = json.loads(saved.read_text()).get("rows", {}) if saved.exists() else {}
     for method in args.methods.split(","):
         row = run_child(__file__, {"method": method, "path": path, "budget": args.budget})
         row["beyond_map_mb"] = round(max(row["peak_rss_mb"] - size_mb, 0.0), 1)
+        row["budget"] = args.budget
+        row["measured_at"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
         rows[method] = row
-        lines.append(f"| {method} | {row['select_wall_s']:.1f} | {row['select_cpu_s']:.1f} | {row['process_cpu_s']:.1f} | "
-                     f"{row['peak_rss_mb']:.0f} | {row['beyond_map_mb']:.0f} |")
-    save(f"representation_scale_{args.points}", {"points": args.points, "budget": args.budget, "rows": rows}, lines)
+    lines = [f"# Embedding methods at scale: {args.points:,} x 384 random unit vectors (float32 .npy, "
+             f"memory-mapped, {size_mb:,.0f} MB)", "",
+             "| method | budget | select wall s | select CPU s | process CPU s | peak RSS MB | beyond the map MB |",
+             "|---|---|---|---|---|---|---|"]
+    for method, row in rows.items():
+        lines.append(f"| {method} | {row.get('budget', '?')} | {row['select_wall_s']:.1f} | {row['select_cpu_s']:.1f} | "
+                     f"{row['process_cpu_s']:.1f} | {row['peak_rss_mb']:.0f} | {row['beyond_map_mb']:.0f} |")
+    save(name, {"points": args.points, "rows": rows}, lines)
 
 
 if __name__ == "__main__":

@@ -120,3 +120,16 @@ def test_a_broken_or_inapplicable_method_is_reported_not_fatal():
     assert "boom" in run["failed"]["broken"]
     assert "target" in run["skipped"]["needs-target"]
     assert {p["method"] for p in run["points"]} == {"random"}
+
+
+def test_methods_can_carry_parameters():
+    from thresher.errors import UsageError
+    from thresher.evaluate.protocol import resolve_methods
+
+    (name, selector), = resolve_methods("rds:spread=3:aggregation=max")
+    assert name == "rds:spread=3:aggregation=max"
+    assert selector.config["spread"] == 3.0 and selector.config["aggregation"] == "max"
+    with pytest.raises(UsageError):
+        resolve_methods("rds:spread")
+    with pytest.raises(UsageError):
+        resolve_methods("rds:nope=1")

@@ -6,6 +6,7 @@ from __future__ import annotations
 import itertools
 
 import numpy as np
+import pytest
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -147,6 +148,23 @@ def test_rds_takes_records_near_the_target_and_round_robin_shares_the_budget():
     assert set(picked) <= {1, 2} and (picked == 2).sum() == 10  # one target of four: a quarter of the turns
     by_max = labels[_positions(thresher.select(pool, "rds", 40, target=target, aggregation="max"))]
     assert set(by_max) <= {1, 2}
+
+
+def test_rds_spread_draws_the_budget_from_the_wider_top_of_the_ranking():
+    points, labels = _blobs([100, 100, 100], seed=4)
+    pool = _pool(points)
+    target = Pool.from_arrow(pa.table({"text": ["t"] * 2})).with_features(points[labels == 1][:2].astype(np.float32))
+    for aggregation in ("round-robin", "max"):
+        top = _positions(thresher.select(pool, "rds", 120, target=target, aggregation=aggregation))
+        plain = _positions(thresher.select(pool, "rds", 40, target=target, aggregation=aggregation, spread=1))
+        assert set(plain) <= set(top)
+        spread = [_positions(thresher.select(pool, "rds", 40, target=target, aggregation=aggregation, spread=3, seed=s))
+                  for s in (0, 0, 1)]
+        assert len(spread[0]) == 40 and set(spread[0]) <= set(top)  # from the best 3 x 40
+        assert spread[0] == spread[1] and set(spread[0]) != set(spread[2])  # seeded
+        assert set(spread[0]) != set(plain)
+    with pytest.raises(thresher.errors.UsageError):
+        thresher.select(pool, "rds", 40, target=target, spread=0.5)
 
 
 def test_prototypicality_keeps_outliers_when_hard_and_typical_records_when_easy():

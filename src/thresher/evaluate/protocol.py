@@ -79,7 +79,11 @@ def make_task(dataset, features) -> Task:
 
 
 def resolve_methods(methods: Sequence[Any] | str) -> list[tuple[str, Any]]:
-    """(name, selector) pairs from names ("all" = every registered method) or Selector objects."""
+    """(name, selector) pairs from names ("all" = every registered method) or Selector objects.
+
+    A name may carry parameters, "method:key=value[:key=value]" (e.g. "rds:spread=3"); the
+    whole string names that variant in the results.
+    """
     from thresher.select import get_method, methods as registered
 
     if isinstance(methods, str):
@@ -89,7 +93,14 @@ def resolve_methods(methods: Sequence[Any] | str) -> list[tuple[str, Any]]:
         if method == "all":
             resolved += [(name, cls()) for name, cls in registered().items()]
         elif isinstance(method, str):
-            resolved.append((method, get_method(method)()))
+            name, *pairs = method.split(":")
+            params = {}
+            for pair in pairs:
+                key, equals, value = pair.partition("=")
+                if not equals or not key.strip():
+                    raise UsageError(f"method {method!r}: write parameters as {name}:key=value[:key=value].")
+                params[key.strip().replace("-", "_")] = value.strip()
+            resolved.append((method, get_method(name)(**params)))
         elif isinstance(method, type):
             resolved.append((method.name, method()))
         else:

@@ -24,6 +24,13 @@ class RDS(EmbeddingSelector):
     The paper's representation is mean-pooled hidden states of a causal LM: give its
     local folder as `model` and the text is embedded that way. Scores: the highest
     cosine to any target example.
+
+    With few target examples the records nearest them crowd around those examples: in
+    our target-aware bench (50 banking77 examples in a pool of four datasets) the top 5%
+    is 95% banking77 but covers few of its 77 intents, and trains a worse classifier than
+    a random 5%. `spread` > 1 keeps the target-likeness and restores the coverage: the
+    budget is drawn at random (seeded) from the best `spread` x budget records of the
+    ranking (an extension of ours, not the paper's; 1 = the paper's top of the ranking).
     """
 
     name = "rds"
@@ -34,7 +41,16 @@ class RDS(EmbeddingSelector):
         **EMBEDDING_PARAMS,
         "aggregation": Param("round-robin", str, "round-robin over target examples, or max over them",
                              ("round-robin", "max")),
+        "spread": Param(1.0, float, "draw the budget at random from the best spread x budget of the ranking "
+                                    "(1 = take the best; 3 covers a target task's classes better, see the docstring)"),
     }
+
+    def __init__(self, **params):
+        super().__init__(**params)
+        if not self.config["spread"] >= 1:
+            from thresher.errors import UsageError
+
+            raise UsageError(f"rds: spread={self.config['spread']} must be at least 1.")
 
     def score(self, ctx: Context) -> np.ndarray:
         from thresher.features.vectors import blocks, prepare
@@ -49,9 +65,19 @@ class RDS(EmbeddingSelector):
         return scores
 
     def choose(self, ctx: Context, scores: np.ndarray, limit: Limit):
+        spread = self.config["spread"]
+        if spread == 1:
+            return self._ranked(ctx, scores, limit), None
+        wide = Limit(count=int(np.ceil(limit.count * spread)), tokens=None) if limit.count is not None else \
+            Limit(count=None, tokens=int(np.ceil(limit.tokens * spread)))
+        candidates = self._ranked(ctx, scores, wide)
+        return limit.cut(ctx.rng.permutation(candidates), ctx.index.tokens), None
+
+    def _ranked(self, ctx: Context, scores: np.ndarray, limit: Limit) -> np.ndarray:
+        """The best records within `limit`, best first."""
         features, targets = ctx.rds
         if self.config["aggregation"] == "max" or len(targets) == 0:
-            return top_positions(scores, limit, ctx.index.tokens), None
+            return top_positions(scores, limit, ctx.index.tokens)
         n = ctx.index.n
         # Each target example needs at most (records in budget) candidates; start with a
         # fair share plus slack, and widen when some example runs out before the budget does.
@@ -63,7 +89,7 @@ class RDS(EmbeddingSelector):
             order, exhausted_at = round_robin(candidates, n, stop)
             chosen = limit.cut(order, ctx.index.tokens)
             if exhausted_at is None or len(chosen) <= exhausted_at or depth >= n:
-                return chosen, None
+                return chosen
             depth = min(n, depth * 4)
 
 
