@@ -26,6 +26,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from thresher.data._json_kernels import _hex4
+
 _FNV_PRIME = np.uint64(0x100000001B3)
 _FNV_BASIS = np.uint64(0xCBF29CE484222325)
 _MIX_1 = np.uint64(0xFF51AFD7ED558CCD)
@@ -127,25 +129,6 @@ def _unescape(data, i, hi):
         if 0xDC00 <= low <= 0xDFFF:
             return 0x10000 + ((value - 0xD800) << 10) + (low - 0xDC00), 12
     return value, 6
-
-
-@njit(cache=True)
-def _hex4(data, i, hi):
-    if i + 4 > hi:
-        return np.int64(-1)
-    value = np.int64(0)
-    for k in range(4):
-        byte = data[i + k]
-        if 48 <= byte <= 57:
-            digit = np.int64(byte) - 48
-        elif 97 <= byte <= 102:
-            digit = np.int64(byte) - 87
-        elif 65 <= byte <= 70:
-            digit = np.int64(byte) - 55
-        else:
-            return np.int64(-1)
-        value = value * 16 + digit
-    return value
 
 
 @njit(cache=True)
