@@ -28,9 +28,12 @@ class RDS(EmbeddingSelector):
     With few target examples the records nearest them crowd around those examples: in
     our target-aware bench (50 banking77 examples in a pool of four datasets) the top 5%
     is 95% banking77 but covers few of its 77 intents, and trains a worse classifier than
-    a random 5%. `spread` > 1 keeps the target-likeness and restores the coverage: the
-    budget is drawn at random (seeded) from the best `spread` x budget records of the
-    ranking (an extension of ours, not the paper's; 1 = the paper's top of the ranking).
+    a random 5%. `spread` > 1 keeps most of the target-likeness and restores some
+    coverage: the budget is drawn at random (seeded) from the best `spread` x budget
+    records of the ranking (an extension of ours, not the paper's; 1 = the paper's top of
+    the ranking). With spread=3 it beat random there (79.8 vs 72.6 at 5%), but not with
+    50 examples of clinc150's 150 intents (59.0 vs 75.0): examples that show a third of a
+    task's classes cannot pull the rest.
     """
 
     name = "rds"
