@@ -17,9 +17,11 @@ Library users are not affected: only `thresher` commands and the engine's worker
 
 from __future__ import annotations
 
+import importlib
 import sys
 from contextlib import contextmanager, nullcontext
-from typing import Iterator
+from types import ModuleType
+from typing import Callable, Iterator
 
 
 class _Blocker:
@@ -62,6 +64,22 @@ def numba_loading():
     if _started and "scipy" not in sys.modules:
         return blocked_imports("scipy")
     return nullcontext()
+
+
+_KERNELS: dict[str, ModuleType] = {}
+
+
+def load_kernels(name: str, warm_up: Callable[[ModuleType], object]) -> ModuleType:
+    """Import a module of numba kernels and make a first call, `warm_up(module)`, inside
+    `numba_loading()`: that first call, not the import, loads numba's machinery and the
+    cached code. Once per module and process; import errors reach the caller."""
+    module = _KERNELS.get(name)
+    if module is None:
+        with numba_loading():
+            module = importlib.import_module(name)
+            warm_up(module)
+        _KERNELS[name] = module
+    return module
 
 
 def start() -> None:

@@ -105,11 +105,10 @@ def text_spans(block: bytes, starts: np.ndarray, ends: np.ndarray, field: str
     """
     if len(starts) == 0 or not is_valid_utf8(block):
         return None
-    try:
-        from thresher._startup import numba_loading
+    from thresher._startup import load_kernels
 
-        with numba_loading():
-            from thresher.data._json_kernels import text_spans as scan
+    try:
+        scan = load_kernels("thresher.data._json_kernels", _warm_up_scanner).text_spans
     except ImportError:
         return None
     data = np.frombuffer(block, dtype=np.uint8)
@@ -118,6 +117,12 @@ def text_spans(block: bytes, starts: np.ndarray, ends: np.ndarray, field: str
     if scan(data, starts, ends, np.frombuffer(field.encode("utf-8"), dtype=np.uint8), value_starts, value_ends) != len(starts):
         return None
     return data, value_starts, value_ends
+
+
+def _warm_up_scanner(kernels) -> None:
+    one = np.zeros(1, np.int64)
+    kernels.text_spans(np.frombuffer(b"{}", np.uint8), np.zeros(1, np.int64), np.full(1, 2, np.int64),
+                       np.frombuffer(b"text", np.uint8), one, one.copy())
 
 
 def split_lines(block: bytes) -> list[bytes]:

@@ -117,7 +117,6 @@ class HashedNgrams:
         return counts
 
 
-_LOADED = None
 _SCRATCH = threading.local()
 
 
@@ -135,27 +134,21 @@ def _scratch(n_out: int, n_hashes: int) -> tuple[np.ndarray, np.ndarray]:
 
 def _kernels():
     """The compiled loops, imported on first use so that `import thresher` stays light."""
-    global _LOADED
-    if _LOADED is not None:
-        return _LOADED
-    from thresher._startup import numba_loading
+    from thresher._startup import load_kernels
 
     try:
-        with numba_loading():
-            from thresher.features import _ngram_kernels
-
-            # The first call loads numba's machinery (and its cached code) inside the context.
-            _ngram_kernels.featurize(np.zeros(1, np.uint8), np.zeros(1, np.int64), np.ones(1, np.int64), False, 1, 1, 0,
-                                     np.zeros(0, np.int64), np.zeros((1, 1)), np.zeros((0, 1)), np.zeros(1, np.int64),
-                                     *_scratch(2, 2))
+        return load_kernels("thresher.features._ngram_kernels", _warm_up)
     except ModuleNotFoundError as err:
         if err.name in ("numba", "llvmlite"):
             from thresher.errors import MissingDependencyError
 
             raise MissingDependencyError("numba", "all", "hashed n-gram features (dsir)") from None
         raise
-    _LOADED = _ngram_kernels
-    return _LOADED
+
+
+def _warm_up(kernels) -> None:
+    kernels.featurize(np.zeros(1, np.uint8), np.zeros(1, np.int64), np.ones(1, np.int64), False, 1, 1, 0,
+                      np.zeros(0, np.int64), np.zeros((1, 1)), np.zeros((0, 1)), np.zeros(1, np.int64), *_scratch(2, 2))
 
 
 def text_buffers(texts) -> tuple[np.ndarray, np.ndarray]:
