@@ -190,12 +190,15 @@ def info(pool, quarantine_path, tokens, workers, as_json, **reading) -> None:
 
 
 def _parse_params(pairs: tuple[str, ...]) -> dict[str, str]:
+    from thresher.select.base import split_param
+
     params = {}
     for pair in pairs:
-        if "=" not in pair:
-            raise click.BadParameter(f"{pair!r} is not key=value", param_hint="-p/--param")
-        key, value = pair.split("=", 1)
-        params[key.strip().replace("-", "_")] = value
+        try:
+            key, value = split_param(pair)
+        except ValueError as err:
+            raise click.BadParameter(str(err), param_hint="-p/--param") from None
+        params[key] = value
     return params
 
 

@@ -85,6 +85,7 @@ def resolve_methods(methods: Sequence[Any] | str) -> list[tuple[str, Any]]:
     whole string names that variant in the results.
     """
     from thresher.select import get_method, methods as registered
+    from thresher.select.base import split_param
 
     if isinstance(methods, str):
         methods = [m.strip() for m in methods.split(",") if m.strip()]
@@ -96,10 +97,13 @@ def resolve_methods(methods: Sequence[Any] | str) -> list[tuple[str, Any]]:
             name, *pairs = method.split(":")
             params = {}
             for pair in pairs:
-                key, equals, value = pair.partition("=")
-                if not equals or not key.strip():
+                try:
+                    key, value = split_param(pair)
+                except ValueError:
+                    key = ""
+                if not key:
                     raise UsageError(f"method {method!r}: write parameters as {name}:key=value[:key=value].")
-                params[key.strip().replace("-", "_")] = value.strip()
+                params[key] = value.strip()
             resolved.append((method, get_method(name)(**params)))
         elif isinstance(method, type):
             resolved.append((method.name, method()))

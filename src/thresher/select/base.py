@@ -27,6 +27,15 @@ from thresher.select.choosers import top_positions
 from thresher.selection import Selection
 
 
+def split_param(pair: str) -> tuple[str, str]:
+    """("name", "value") from "name=value", the name stripped and with - as _ (as Python
+    spells parameters); ValueError without "=". The value is returned as written."""
+    key, equals, value = pair.partition("=")
+    if not equals:
+        raise ValueError(f"{pair!r} is not key=value")
+    return key.strip().replace("-", "_"), value
+
+
 @dataclass(frozen=True)
 class Param:
     """One method parameter: default, type, help text, allowed values."""
