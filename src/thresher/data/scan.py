@@ -28,16 +28,28 @@ _WHITESPACE[[9, 10, 11, 12, 13, 32]] = True
 Task = Callable[[pa.RecordBatch], Any]
 
 
-def count_tokens(text: pa.Array) -> np.ndarray:
-    """Whitespace-separated tokens per string: (n,) int64. ASCII whitespace separates."""
+def string_buffers(text: pa.Array | pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray]:
+    """(data (bytes,) uint8, offsets (n + 1,) int64) of an Arrow string or large_string
+    array, without copying the text: entry i is data[offsets[i]:offsets[i + 1]]. Null
+    entries read as empty."""
     if isinstance(text, pa.ChunkedArray):
-        text = text.combine_chunks()
+        text = text.combine_chunks() if text.num_chunks != 1 else text.chunk(0)
     if len(text) == 0:
-        return np.zeros(0, dtype=np.int64)
+        return np.zeros(0, np.uint8), np.zeros(1, np.int64)
+    if text.null_count:
+        text = text.fill_null("")
     offset_type = np.int64 if pa.types.is_large_string(text.type) else np.int32
     buffers = text.buffers()
     offsets = np.frombuffer(buffers[1], dtype=offset_type)[text.offset : text.offset + len(text) + 1].astype(np.int64)
     data = np.frombuffer(buffers[2], dtype=np.uint8) if buffers[2] is not None else np.zeros(0, np.uint8)
+    return data, offsets
+
+
+def count_tokens(text: pa.Array) -> np.ndarray:
+    """Whitespace-separated tokens per string: (n,) int64. ASCII whitespace separates."""
+    if len(text) == 0:
+        return np.zeros(0, dtype=np.int64)
+    data, offsets = string_buffers(text)
     lo, hi = int(offsets[0]), int(offsets[-1])
     data = data[lo:hi]
     offsets = offsets - lo

@@ -23,6 +23,7 @@ from typing import Iterable
 import numpy as np
 import pyarrow as pa
 
+from thresher.data.scan import string_buffers
 from thresher.errors import UsageError
 
 MAX_BUCKETS = 1 << 30
@@ -158,19 +159,6 @@ def text_buffers(texts) -> tuple[np.ndarray, np.ndarray]:
     """
     if not isinstance(texts, (pa.Array, pa.ChunkedArray)):
         texts = pa.array(list(texts), type=pa.string())
-    if isinstance(texts, pa.ChunkedArray):
-        texts = texts.combine_chunks() if texts.num_chunks != 1 else texts.chunk(0)
-    if pa.types.is_large_string(texts.type):
-        offset_type = np.int64
-    elif pa.types.is_string(texts.type):
-        offset_type = np.int32
-    else:
+    if not (pa.types.is_string(texts.type) or pa.types.is_large_string(texts.type)):
         raise UsageError(f"hashed n-grams read text; got a column of type {texts.type}.")
-    if len(texts) == 0:
-        return np.zeros(0, np.uint8), np.zeros(1, np.int64)
-    if texts.null_count:
-        texts = texts.fill_null("")
-    buffers = texts.buffers()
-    offsets = np.frombuffer(buffers[1], dtype=offset_type)[texts.offset : texts.offset + len(texts) + 1].astype(np.int64)
-    data = np.frombuffer(buffers[2], dtype=np.uint8) if buffers[2] is not None else np.zeros(0, np.uint8)
-    return data, offsets
+    return string_buffers(texts)

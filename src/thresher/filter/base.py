@@ -21,6 +21,7 @@ import pyarrow as pa
 
 from thresher._version import __version__
 from thresher.data.pool import Pool
+from thresher.data.scan import string_buffers
 from thresher.errors import UsageError
 from thresher.selection import Selection
 
@@ -106,15 +107,8 @@ def build_selection(pool: Pool, keep: np.ndarray, reasons, scores: np.ndarray | 
 
 def text_buffers(text: pa.Array) -> tuple[np.ndarray, np.ndarray]:
     """The bytes and offsets of an Arrow string array: `data: (bytes,) uint8`,
-    `offsets: (n + 1,) int64`, with no copy of the text."""
-    if isinstance(text, pa.ChunkedArray):
-        text = text.combine_chunks()
+    `offsets: (n + 1,) int64`, with no copy of the text (other types are cast to strings)."""
     if not (pa.types.is_string(text.type) or pa.types.is_large_string(text.type)):
         text = text.cast(pa.string())
-    if text.null_count:
-        text = text.fill_null("")
-    buffers = text.buffers()
-    kind = np.int64 if pa.types.is_large_string(text.type) else np.int32
-    offsets = np.frombuffer(buffers[1], dtype=kind)[text.offset: text.offset + len(text) + 1].astype(np.int64)
-    data = np.frombuffer(buffers[2], dtype=np.uint8) if buffers[2] is not None and len(text) else np.zeros(1, np.uint8)
-    return data, offsets
+    data, offsets = string_buffers(text)
+    return (data if len(data) else np.zeros(1, np.uint8)), offsets
