@@ -80,3 +80,38 @@ def test_embed_command_writes_npy_and_select_uses_it(tmp_path, monkeypatch):
                                   "-o", str(tmp_path / "dedup.jsonl")])
     assert result.exit_code == 0, result.output
     assert len((tmp_path / "dedup.jsonl").read_text().splitlines()) == len(TEXTS)
+
+
+def test_an_interrupted_run_resumes_at_its_last_window(tmp_path, monkeypatch):
+    import thresher.features.embed as embed
+
+    monkeypatch.setattr(embed, "WINDOW", 2)
+    whole = Embedder(cache_path=tmp_path / "whole").embed_pool(_pool(TEXTS))
+    encode, calls = Embedder._encode, []
+
+    def interrupted(self, encoder, texts, bar):
+        calls.append(list(texts))
+        if len(calls) == 2:
+            raise KeyboardInterrupt  # stopped during the second window
+        return encode(self, encoder, texts, bar)
+
+    monkeypatch.setattr(Embedder, "_encode", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        Embedder(cache_path=tmp_path / "cut").embed_pool(_pool(TEXTS))
+    folder = tmp_path / "cut" / "embeddings"
+    assert not [p for p in folder.glob("*.npy") if not p.name.endswith(".partial.npy")]  # nothing passes for complete
+    assert json.loads(next(folder.glob("*.partial.json")).read_text())["done"] == 2
+
+    calls.clear()
+    monkeypatch.setattr(Embedder, "_encode", lambda self, *a: (calls.append(list(a[1])), encode(self, *a))[1])
+    again = Embedder(cache_path=tmp_path / "cut")
+    vectors = again.embed_pool(_pool(TEXTS))
+    assert calls == [TEXTS[2:4], TEXTS[4:6]]  # only the windows the first run did not finish
+    assert again.summary["resumed_from"] == 2 and again.summary["cached"] is False
+    assert np.array_equal(np.asarray(vectors), np.asarray(whole))
+    assert sorted(p.name.split(".", 1)[1] for p in folder.iterdir()) == ["json", "npy"]  # partial files are gone
+
+    # A different pool does not pick up another pool's partial vectors.
+    calls.clear()
+    Embedder(cache_path=tmp_path / "cut").embed_pool(_pool(TEXTS[::-1]))
+    assert len(calls) == 3

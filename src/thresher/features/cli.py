@@ -34,7 +34,9 @@ def embed(pool, model, out, batch_size, max_length, float16, threads, no_cache, 
     """Embed the text of POOL with a sentence-transformers model and save a .npy.
 
     Vectors are unit length. They are cached (keyed by the pool's content, the model and
-    these options), so embedding the same pool again is a file copy. Use the file with
+    these options), so embedding the same pool again is a file copy. An interrupted run
+    (Ctrl-C, a killed job) keeps what it finished; running the same command again resumes
+    at its last finished window of 16,384 records. Use the file with
     `thresher select --embeddings FILE`.
 
     \b
@@ -60,7 +62,8 @@ def embed(pool, model, out, batch_size, max_length, float16, threads, no_cache, 
         ("records", f"{len(vectors):,}"),
         ("model", f"{model}  ({vectors.shape[1]} dimensions, {vectors.dtype})"),
         ("truncated", f"{facts.get('truncated', 0):,} texts longer than {facts.get('max_length', '?')} tokens"),
-        ("cache", ("hit: " if facts.get("cached") else "written: ") + str(facts.get("path", "-"))),
+        ("cache", ("hit: " if facts.get("cached") else "written: ") + str(facts.get("path", "-"))
+         + (f"  (resumed after {facts['resumed_from']:,} records)" if facts.get("resumed_from") else "")),
         ("written", str(out)),
         ("time", f"{time.perf_counter() - clock:.2f} s"),
     ])

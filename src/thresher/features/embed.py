@@ -13,10 +13,15 @@ states that RDS+ uses. Needs the `[embed]` extra.
 
 Speed: texts are tokenized once to count tokens, then encoded in batches of similar
 token length (in windows of WINDOW texts, so memory stays bounded), which wastes little
-work on padding. Text longer than the model's window is truncated and counted. Vectors
-are written to a .npy in the cache as they come and renamed when complete, so the cache
-never holds a partial file; the key is the pool's fingerprint + model + options, so a
-second method on the same pool reads them back instead of re-embedding.
+work on padding. Text longer than the model's window is truncated and counted.
+
+Cache and resume: the key is the pool's fingerprint + model + options, so a second method
+on the same pool reads the vectors back instead of re-embedding. Vectors are written to
+`<key>.partial.npy` window by window, with `<key>.partial.json` saying how many records
+are done (written after the vectors are flushed); the file is renamed to `<key>.npy`
+when complete, so a finished cache entry is never partial. An interrupted run (Ctrl-C, a
+killed job) resumes at its last finished window the next time the same pool is embedded
+with the same options, and the vectors are the same as an uninterrupted run's.
 """
 
 from __future__ import annotations
@@ -139,21 +144,36 @@ class Embedder:
         encoder = load_model(self.model, self.threads)
         d = _dimension(encoder)
         path.parent.mkdir(parents=True, exist_ok=True)
-        truncated = 0
-        with atomic_path(path, overwrite=True) as tmp:
-            out = np.lib.format.open_memmap(tmp, mode="w+", dtype=self.dtype, shape=(n, d))
-            done = 0
-            with progress(f"embed ({self.model})", n, "items") as bar:
-                for texts in _windows(pool, WINDOW):
+        partial, state = _partial_paths(path)
+        done, truncated = _resume_point(state, {"records": n, "dimensions": int(d), "dtype": self.dtype, "window": WINDOW})
+        if done and partial.exists():
+            out = np.load(partial, mmap_mode="r+")
+        else:
+            done, truncated = 0, 0
+            out = np.lib.format.open_memmap(partial, mode="w+", dtype=self.dtype, shape=(n, d))
+        resumed = done
+        start = 0
+        with progress(f"embed ({self.model})", n, "items") as bar:
+            bar.advance(done)
+            for texts in _windows(pool, WINDOW):
+                end = start + len(texts)
+                if end > done:  # windows before `done` were embedded by an interrupted run
                     vectors, cut = self._encode(encoder, texts, bar)
-                    out[done : done + len(texts)] = vectors
-                    done += len(texts)
-                    truncated += cut
-            out.flush()
-            del out
+                    out[start:end] = vectors
+                    out.flush()
+                    done, truncated = end, truncated + cut
+                    _save_state(state, {"records": n, "dimensions": int(d), "dtype": self.dtype, "window": WINDOW,
+                                        "done": done, "truncated": truncated})
+                start = end
+        del out
+        with open(partial, "rb+") as handle:
+            os.fsync(handle.fileno())
+        os.replace(partial, path)
+        state.unlink(missing_ok=True)
         meta = {"records": n, "dimensions": int(d), "model": self.model, "model_id": resolve_model(self.model)[1],
                 "truncated": int(truncated), "max_length": self._window(encoder), "dtype": self.dtype,
-                "pool_fingerprint": pool.fingerprint, "embed_seconds": round(time.perf_counter() - clock, 3)}
+                "pool_fingerprint": pool.fingerprint, "embed_seconds": round(time.perf_counter() - clock, 3),
+                "resumed_from": int(resumed)}
         with atomic_path(path.with_suffix(".json"), overwrite=True) as tmp:
             tmp.write_text(json.dumps(meta, indent=1))
         self.summary = {**meta, "cached": False, "path": str(path), "seconds": meta["embed_seconds"]}
@@ -197,6 +217,28 @@ class Embedder:
 def _dimension(encoder) -> int:
     method = getattr(encoder, "get_embedding_dimension", None) or encoder.get_sentence_embedding_dimension
     return int(method())
+
+
+def _partial_paths(path: Path) -> tuple[Path, Path]:
+    """Where an unfinished embedding run keeps its vectors and how far it got."""
+    return path.with_name(f"{path.stem}.partial.npy"), path.with_name(f"{path.stem}.partial.json")
+
+
+def _resume_point(state: Path, expected: dict) -> tuple[int, int]:
+    """(records already embedded, of which truncated) by an interrupted run with the same
+    shape and windows; (0, 0) when there is none or it does not match."""
+    try:
+        saved = json.loads(state.read_text())
+    except (OSError, ValueError):
+        return 0, 0
+    if any(saved.get(key) != value for key, value in expected.items()):
+        return 0, 0
+    return int(saved.get("done", 0)), int(saved.get("truncated", 0))
+
+
+def _save_state(state: Path, saved: dict) -> None:
+    with atomic_path(state, overwrite=True) as tmp:
+        tmp.write_text(json.dumps(saved))
 
 
 def _windows(pool: Pool, size: int):
