@@ -90,3 +90,42 @@ def test_bench_lists_datasets_and_reads_a_suite_file(tmp_path):
     table = markdown_table(document).splitlines()
     assert table[0] == "| dataset (pool, features) | method | 20% | full |"
     assert table[2].startswith("| digits (1,211, pixels) | random | ")
+
+
+def test_bench_resume_keeps_finished_datasets_and_runs_the_rest(tmp_path, monkeypatch):
+    import thresher.evaluate.protocol as protocol
+
+    make_banking(tmp_path / "data", train=90, test=30)
+    out = tmp_path / "bench.json"
+    command = ["bench", "--dataset", "banking77,digits", "--data-dir", str(tmp_path / "data"), "--features", "tfidf",
+               "--budgets", "20%", "--seeds", "1", "--tune-repeats", "1", "--workers", "1", "--out", str(out)]
+    real, ran = protocol.run_bench, []
+
+    def stopped_at_digits(task, *args, **kwargs):
+        ran.append(task.name)
+        if task.name == "digits":
+            raise KeyboardInterrupt
+        return real(task, *args, **kwargs)
+
+    monkeypatch.setattr(protocol, "run_bench", stopped_at_digits)
+    CliRunner().invoke(main, command)
+    assert ran == ["banking77", "digits"]
+    assert [run["dataset"] for run in json.loads(out.read_text())["runs"]] == ["banking77"]  # kept what finished
+    first = json.loads(out.read_text())["runs"][0]
+
+    ran.clear()
+    monkeypatch.setattr(protocol, "run_bench", lambda task, *a, **k: (ran.append(task.name), real(task, *a, **k))[1])
+    result = CliRunner().invoke(main, command + ["--resume"])
+    assert result.exit_code == 0, result.output
+    assert ran == ["digits"]  # banking77 came from the file
+    runs = json.loads(out.read_text())["runs"]
+    assert [run["dataset"] for run in runs] == ["banking77", "digits"] and runs[0]["points"] == first["points"]
+
+    ran.clear()  # other settings: nothing in the file matches, so everything runs
+    result = CliRunner().invoke(main, [c if c != "20%" else "30%" for c in command] + ["--resume"])
+    assert result.exit_code == 0, result.output
+    assert ran == ["banking77", "digits"]
+
+    out.write_text("not json")
+    result = CliRunner().invoke(main, command + ["--resume"])
+    assert result.exit_code != 0 and "is not a results file" in result.output and str(out) in result.output

@@ -10,8 +10,11 @@ import resource
 import shlex
 import sys
 import time
+from pathlib import Path
 
 import click
+
+from thresher.errors import UsageError
 
 DEMO_BUDGETS = "2%,5%,10%,20%,50%"
 
@@ -49,6 +52,22 @@ def _finish(runs: list[dict], command: str, clock: float, cpu: float, out: str |
         click.echo(f"report: {report}")
     click.echo(f"wall time {document['wall_s']:.0f} s, CPU {document['cpu_s']:.0f} s")
     return document
+
+
+def _finished_runs(out: str | None) -> list[dict]:
+    """The runs an earlier `bench --out OUT` wrote, for --resume (none if OUT is not there yet)."""
+    import json
+
+    if not out:
+        raise click.UsageError("--resume continues the results file given by --out; give --out.")
+    if not os.path.exists(out):
+        return []
+    try:
+        document = json.loads(Path(out).read_text())
+        return list(document["runs"])
+    except (OSError, ValueError, KeyError, TypeError) as err:
+        raise UsageError(f"--resume: {out} is not a results file written by thresher bench ({err}); "
+                         "move it away or run without --resume.") from None
 
 
 def _command_line() -> str:
@@ -93,10 +112,13 @@ def register(main: click.Group) -> None:
     @click.option("-o", "--out", default=None, type=click.Path(dir_okay=False), help="Write the results JSON here.")
     @click.option("--report", default=None, type=click.Path(dir_okay=False),
                   help="Write a self-contained HTML report (plots with CI bands) here.")
+    @click.option("--resume", is_flag=True,
+                  help="Keep the datasets and scenarios that --out already holds from an interrupted run with the "
+                       "same settings, and run only the rest.")
     @click.option("--list", "list_datasets", is_flag=True, help="List the named datasets and exit.")
     @reports_errors
     def bench(config_path, datasets, methods, budgets, seeds, model, features, embed_model, target, mix, target_size,
-              data_dir, source, cache_dir, workers, tune_repeats, out, report, list_datasets) -> None:
+              data_dir, source, cache_dir, workers, tune_repeats, out, report, resume, list_datasets) -> None:
         """Measure selection methods: accuracy of a proxy model against budget, next to random and full data.
 
         \b
@@ -105,6 +127,9 @@ def register(main: click.Group) -> None:
               --seeds 5 --out results/banking77.json --report results/banking77.html
           thresher bench --config benchmarks/suite.yaml
           thresher bench --target banking77 --mix banking77,clinc150,trec,sst2 --budgets 1%,5%
+
+        With --out, the results file is rewritten after every dataset and scenario, so a
+        stopped run keeps what it finished; run the same command with --resume to go on.
         """
         from thresher.evaluate.results import print_table
         from thresher.evaluate.suite import load_config, normalize, run_suite
@@ -139,7 +164,8 @@ def register(main: click.Group) -> None:
                 write_json(results_document(done, _command_line(), time.perf_counter() - clock,
                                             _cpu_seconds() - cpu), config["out"])
 
-        runs = run_suite(config, data_dir, cache_dir, source, workers, on_run=on_run)
+        finished = _finished_runs(config["out"]) if resume else None
+        runs = run_suite(config, data_dir, cache_dir, source, workers, on_run=on_run, finished=finished)
         _finish(runs, _command_line(), clock, cpu, config["out"], config["report"])
 
     @main.command()

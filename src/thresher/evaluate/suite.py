@@ -80,8 +80,12 @@ def normalize(config: dict) -> dict:
 
 
 def run_suite(config: dict, data_dir=None, cache_dir=None, source: str = "auto", workers: int = 1,
-              on_run: Callable[[dict], None] | None = None) -> list[dict]:
-    """Run every dataset and scenario of a normalized config; returns the runs (each with its summary)."""
+              on_run: Callable[[dict], None] | None = None, finished: list[dict] | None = None) -> list[dict]:
+    """Run every dataset and scenario of a normalized config; returns the runs (each with its summary).
+
+    finished: runs of an earlier, interrupted call (its results JSON); a dataset or scenario
+    whose run there has the same settings is taken from it instead of being run again.
+    """
     from thresher.evaluate.datasets import load_dataset
     from thresher.evaluate.features import DEFAULT_MODEL, featurize
     from thresher.evaluate.protocol import make_task, run_bench
@@ -91,27 +95,37 @@ def run_suite(config: dict, data_dir=None, cache_dir=None, source: str = "auto",
     embed_model = config["embed_model"] or DEFAULT_MODEL
     common = {"seeds": config["seeds"], "model": config["model"], "workers": workers,
               "tune_repeats": config["tune_repeats"]}
+    done = {_settings_key(run["settings"]): run for run in finished or [] if isinstance(run, dict) and "settings" in run}
+    shared = {key: config[key] for key in ("seeds", "model", "features", "tune_repeats")} | {"embed_model": embed_model}
+    plan = [({"dataset": name, "methods": config["methods"], "budgets": config["budgets"], **shared}, name)
+            for name in config["datasets"]]
+    plan += [({"scenario": scenario, **shared}, scenario) for scenario in config["scenarios"]]
     runs = []
-    for name in config["datasets"]:
-        clock = time.perf_counter()
-        dataset = load_dataset(name, data_dir, source)
-        features = featurize(dataset, config["features"] if dataset.kind == "text" else "auto", embed_model, cache_dir)
-        featurize_s = time.perf_counter() - clock
-        run = run_bench(make_task(dataset, features), config["methods"], config["budgets"], **common)
-        run["timing"]["load_and_featurize_s"] = round(featurize_s, 2)
-        run["summary"] = summarize(run)
-        runs.append(run)
-        if on_run:
-            on_run(run)
-    for scenario in config["scenarios"]:
-        clock = time.perf_counter()
-        task = make_target_task(scenario["mix"], scenario["target"], scenario["target_size"], data_dir,
-                                config["features"], embed_model, cache_dir, source)
-        featurize_s = time.perf_counter() - clock
-        run = run_bench(task, scenario["methods"], scenario["budgets"], **common)
-        run["timing"]["load_and_featurize_s"] = round(featurize_s, 2)
-        run["summary"] = summarize(run)
+    for settings, item in plan:
+        run = done.get(_settings_key(settings))
+        if run is None:
+            clock = time.perf_counter()
+            if "dataset" in settings:
+                dataset = load_dataset(item, data_dir, source)
+                features = featurize(dataset, config["features"] if dataset.kind == "text" else "auto", embed_model,
+                                     cache_dir)
+                task, methods, budgets = make_task(dataset, features), config["methods"], config["budgets"]
+            else:
+                task = make_target_task(item["mix"], item["target"], item["target_size"], data_dir,
+                                        config["features"], embed_model, cache_dir, source)
+                methods, budgets = item["methods"], item["budgets"]
+            featurize_s = time.perf_counter() - clock
+            run = run_bench(task, methods, budgets, **common)
+            run["timing"]["load_and_featurize_s"] = round(featurize_s, 2)
+            run["summary"] = summarize(run)
+            run["settings"] = settings
         runs.append(run)
         if on_run:
             on_run(run)
     return runs
+
+
+def _settings_key(settings: dict) -> str:
+    import json
+
+    return json.dumps(settings, sort_keys=True, default=str)
