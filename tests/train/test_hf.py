@@ -52,3 +52,79 @@ def test_sampled_dataset_yields_the_samplers_items_per_epoch():
     assert seen == set(range(40))
     loader = torch.utils.data.DataLoader(wrapped, batch_size=5)
     assert sum(len(b["x"]) for b in loader) == 10 and isinstance(np.asarray(next(iter(loader))["x"]), np.ndarray)
+
+
+def _tiny_classifier(classes=3):
+    from transformers import BertConfig, BertForSequenceClassification
+
+    torch.manual_seed(0)
+    config = BertConfig(vocab_size=40, hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
+                        intermediate_size=32, max_position_embeddings=16, num_labels=classes)
+    return BertForSequenceClassification(config)
+
+
+def _examples(n, classes=3, length=6):
+    rng = np.random.default_rng(0)
+    out = []
+    for i in range(n):
+        label = i % classes
+        ids = rng.integers(5, 40, size=length)
+        ids[0] = 1 + label  # the first token gives the class away, so training has something to learn
+        out.append({"input_ids": torch.tensor(ids), "attention_mask": torch.ones(length, dtype=torch.int64),
+                    "labels": torch.tensor(label)})
+    return out
+
+
+def test_per_example_loss_matches_the_models_own_mean_loss():
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    from thresher.train.hf import per_example_loss
+
+    model = _tiny_classifier()
+    batch = {k: torch.stack([e[k] for e in _examples(5)]) for k in ("input_ids", "attention_mask", "labels")}
+    outputs = model(**batch)
+    losses = per_example_loss(outputs, batch["labels"], model)
+    assert losses.shape == (5,) and torch.allclose(losses.mean(), outputs.loss, atol=1e-6)
+
+    torch.manual_seed(0)
+    lm = GPT2LMHeadModel(GPT2Config(vocab_size=40, n_positions=16, n_embd=16, n_layer=1, n_head=2))
+    ids = torch.randint(0, 40, (4, 7))
+    outputs = lm(input_ids=ids, labels=ids)
+    losses = per_example_loss(outputs, ids, lm)  # shifted by one, as the model does
+    assert losses.shape == (4,) and torch.allclose(losses.mean(), outputs.loss, atol=1e-5)
+    masked = ids.clone()
+    masked[0, 3:] = -100  # ignored tokens do not count
+    assert torch.isfinite(per_example_loss(lm(input_ids=ids), masked, lm)).all()
+
+
+def test_feedback_trainer_feeds_every_example_loss_back_and_prunes(tmp_path):
+    from transformers import TrainingArguments
+
+    from thresher.train import DynamicPruner, FeedbackTrainer
+
+    calls = []
+
+    class Recording(DynamicPruner):
+        def update(self, indices, losses):
+            calls.append((self.epoch, indices.tolist(), losses.tolist()))
+            super().update(indices, losses)
+
+    data = [{**example, "text": f"example {i}"} for i, example in enumerate(_examples(48))]  # "text": not a model input
+    sampler = Recording(len(data), prune_ratio=0.5, epochs=3, anneal_epochs=1, seed=0)
+    args = TrainingArguments(output_dir=str(tmp_path), per_device_train_batch_size=8, num_train_epochs=3,
+                             learning_rate=5e-3, report_to=[], save_strategy="no", use_cpu=True,
+                             logging_strategy="no", disable_tqdm=True, max_steps=18)
+    trainer = FeedbackTrainer(model=_tiny_classifier(), args=args, train_dataset=data, eval_dataset=data[:8],
+                              sampler=sampler)
+    trainer.train()
+    by_epoch = {}
+    for epoch, indices, losses in calls:
+        by_epoch.setdefault(epoch, []).extend(indices)
+        assert len(indices) == len(losses) and all(np.isfinite(losses))
+    assert sorted(by_epoch[0]) == list(range(48))  # epoch 0: every example once, its loss fed back
+    assert len(by_epoch[1]) < 48  # epoch 1: well-learned examples pruned on that feedback
+    assert not np.isnan(sampler.memory.losses).any()
+    assert "eval_loss" in trainer.evaluate()  # evaluation batches take the Trainer's own path
+
+    with pytest.raises(Exception, match="over 10 examples"):
+        FeedbackTrainer(model=_tiny_classifier(), args=args, train_dataset=data, sampler=DynamicPruner(10))

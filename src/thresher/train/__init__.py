@@ -32,11 +32,22 @@ from thresher.train.negatives import HardNegativeMiner
 from thresher.train.pruning import DynamicPruner
 from thresher.train.rs2 import RS2Sampler
 
+
+
+def __getattr__(name: str):
+    if name == "FeedbackTrainer":  # a transformers.Trainer subclass: imports transformers on first use
+        from thresher.train import hf
+
+        return hf.FeedbackTrainer
+    raise AttributeError(f"module 'thresher.train' has no attribute {name!r}")
+
+
 __all__ = [
     "PACINGS",
     "CurriculumSampler",
     "DynamicPruner",
     "EpochSampler",
+    "FeedbackTrainer",
     "HardNegativeMiner",
     "IndexedDataset",
     "MixtureSampler",
