@@ -128,3 +128,12 @@ def test_feedback_trainer_feeds_every_example_loss_back_and_prunes(tmp_path):
 
     with pytest.raises(Exception, match="over 10 examples"):
         FeedbackTrainer(model=_tiny_classifier(), args=args, train_dataset=data, sampler=DynamicPruner(10))
+
+
+def test_sampled_dataset_splits_its_examples_across_dataloader_workers():
+    from torch.utils.data import DataLoader
+
+    sampler = RS2Sampler(40, fraction=0.5, seed=3)
+    dataset = SampledDataset(list(range(100, 140)), sampler)
+    seen = [int(x) for x in DataLoader(dataset, batch_size=None, num_workers=2)]
+    assert sorted(seen) == sorted(100 + i for i in sampler)  # each example once, none twice
