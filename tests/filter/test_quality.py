@@ -84,3 +84,47 @@ def test_rules_switch_and_tune_from_yaml_and_rethreshold_without_measuring(tmp_p
 def test_bad_rule_files_are_usage_errors(config):
     with pytest.raises(UsageError):
         load_rules(config)
+
+
+def _gopher_repetition(words: list[str], total_chars: int) -> dict[str, float]:
+    """The repetition measures written out plainly (Counter over word n-grams), to check
+    the compiled kernel against."""
+    from collections import Counter
+
+    values = {}
+    for n in range(2, 11):
+        grams = [tuple(words[i:i + n]) for i in range(len(words) - n + 1)]
+        counts = Counter(grams)
+        if n <= 4:
+            gram, count = counts.most_common(1)[0] if counts else ((), 0)
+            values[f"top_{n}gram_chars"] = count * sum(map(len, gram)) / total_chars if count > 1 else 0.0
+        else:
+            covered = [False] * len(words)
+            for start, gram in enumerate(grams):
+                if counts[gram] > 1:
+                    covered[start:start + n] = [True] * n
+            values[f"dup_{n}gram_chars"] = sum(len(w) for w, c in zip(words, covered) if c) / total_chars
+    return values
+
+
+def test_repetition_measures_match_a_plain_counter_on_random_repetitive_texts():
+    import math
+    import random
+
+    from thresher.filter.quality_rules import REPETITION, measure_batch
+
+    rng = random.Random(7)
+    vocabulary = ["the", "cat", "sat", "on", "mat", "a", "dog", "Ran.", "ran", "(ran)", "é", "日本", "..."]
+    texts = ["", "one", "two words", "a a a a a a a a a a a a"]
+    for _ in range(300):
+        pieces = [rng.choice(vocabulary) for _ in range(rng.randint(0, 40))]
+        if pieces and rng.random() < 0.5:  # paste a repeated run somewhere
+            start = rng.randrange(len(pieces))
+            pieces[start:start] = pieces[start:start + rng.randint(2, 12)] * rng.randint(1, 3)
+        texts.append(rng.choice([" ", "  ", "\n"]).join(pieces))
+    for text, got in zip(texts, measure_batch(texts)):
+        words = [w.strip(".,;:!?\"'()[]") for w in text.lower().split()]
+        total = sum(len(w) for w in text.split())
+        expected = _gopher_repetition(words, total) if total else {name: 0.0 for name in REPETITION}
+        for name in REPETITION:
+            assert math.isclose(got[name], expected[name], abs_tol=1e-12), (text, name, got[name], expected[name])

@@ -282,3 +282,64 @@ def text_hashes(data, offsets):
             h = (h ^ np.uint64(data[p])) * np.uint64(0x100000001B3)
         out[d] = _mix(h)
     return out
+
+
+@njit(cache=True)
+def repetition_fractions(ids, lengths, offsets, total_chars, out):
+    """Gopher's repetition measures for each document d, whose words are
+    ids[offsets[d]:offsets[d + 1]] (a 64-bit id per word, equal ids for equal words) with
+    character counts `lengths`: out[d, 0..2] = characters in the most frequent 2-, 3- and
+    4-gram (if it occurs more than once; ties go to the n-gram seen first), out[d, 3..8] =
+    characters of the words covered by 5- to 10-grams that occur more than once; both as
+    fractions of `total_chars[d]`. Rows of documents with no characters are left as they are.
+    """
+    hashes = np.empty(0, dtype=np.uint64)
+    for d in range(len(offsets) - 1):
+        lo, hi = offsets[d], offsets[d + 1]
+        m = hi - lo
+        total = total_chars[d]
+        if total == 0 or m < 2:
+            continue
+        if len(hashes) < m:
+            hashes = np.empty(m, dtype=np.uint64)
+        for i in range(m):
+            hashes[i] = _mix(np.uint64(ids[lo + i]))
+        covered = np.zeros(m, dtype=np.uint8)
+        for n in range(2, min(m, 10) + 1):
+            k = m - n + 1
+            # hashes[i] becomes the hash of the n-gram starting at word i.
+            for i in range(k):
+                hashes[i] = _mix(hashes[i] * np.uint64(0x9E3779B97F4A7C15) + np.uint64(ids[lo + i + n - 1]))
+            order = np.argsort(hashes[:k], kind="mergesort")  # stable: equal n-grams in text order
+            best_count, best_first = 1, -1
+            if n >= 5:
+                covered[:] = 0
+            start = 0
+            while start < k:
+                end = start + 1
+                while end < k and hashes[order[end]] == hashes[order[start]]:
+                    end += 1
+                count = end - start
+                if count > 1:
+                    first = order[start]
+                    if n <= 4:
+                        if count > best_count or (count == best_count and first < best_first):
+                            best_count, best_first = count, first
+                    else:
+                        for j in range(start, end):
+                            p = order[j]
+                            for q in range(p, p + n):
+                                covered[q] = 1
+                start = end
+            if n <= 4:
+                if best_first >= 0:
+                    chars = 0
+                    for q in range(best_first, best_first + n):
+                        chars += lengths[lo + q]
+                    out[d, n - 2] = best_count * chars / total
+            else:
+                chars = 0
+                for q in range(m):
+                    if covered[q]:
+                        chars += lengths[lo + q]
+                out[d, n - 2] = chars / total

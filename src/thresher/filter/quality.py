@@ -28,7 +28,7 @@ import pyarrow as pa
 
 from thresher.errors import UsageError
 from thresher.filter.base import Filter
-from thresher.filter.quality_rules import DEFAULT_RULES, MEASUREMENTS, Rule, measure
+from thresher.filter.quality_rules import DEFAULT_RULES, MEASUREMENTS, Rule, measure_batch
 
 
 def load_rules(rules: str | os.PathLike | dict | None = "default") -> dict[str, Rule]:
@@ -85,7 +85,7 @@ class MeasureTask:
     """Per-batch: every measurement of every record, (batch,) float64 per measurement."""
 
     def __call__(self, batch) -> dict[str, np.ndarray]:
-        rows = [measure(text or "") for text in batch.column("text").to_pylist()]
+        rows = measure_batch([text or "" for text in batch.column("text").to_pylist()])
         return {name: np.array([row[name] for row in rows], dtype=np.float64) for name in MEASUREMENTS}
 
 

@@ -10,7 +10,6 @@ whitespace-separated tokens, as in the Gopher rules.
 from __future__ import annotations
 
 import re
-from collections import Counter
 from dataclasses import dataclass
 
 
@@ -66,36 +65,65 @@ DEFAULT_RULES: dict[str, Rule] = {rule.name: rule for rule in [
 MEASUREMENTS = tuple(DEFAULT_RULES)
 
 
-_ALPHA = re.compile(r"[^\W\d_]")
+# A whitespace-separated word with a letter in it: a match starts where such a word does
+# and runs to its end, so matches count those words (re's \s is str.split's whitespace).
+_ALPHA_WORD = re.compile(r"\S*[^\W\d_]\S*")
 
 
-def _ngram_fractions(words: list[str], total_chars: int) -> dict[str, float]:
-    """Gopher's repetition measures: characters in the most frequent n-gram (n = 2..4) and
-    in duplicated n-grams (n = 5..10), as fractions of all word characters."""
-    values = {f"top_{n}gram_chars": 0.0 for n in (2, 3, 4)} | {f"dup_{n}gram_chars": 0.0 for n in range(5, 11)}
-    if total_chars == 0:
-        return values
-    for n in range(2, min(len(words), 10) + 1):
-        grams = list(zip(*(words[i:] for i in range(n))))
-        counts = Counter(grams)
-        if n <= 4:
-            gram, count = counts.most_common(1)[0]
-            if count > 1:
-                values[f"top_{n}gram_chars"] = count * sum(len(w) for w in gram) / total_chars
-            continue
-        covered = bytearray(len(words))
-        for start, gram in enumerate(grams):
-            if counts[gram] > 1:
-                covered[start: start + n] = b"\x01" * n
-        values[f"dup_{n}gram_chars"] = sum(len(w) for w, c in zip(words, covered) if c) / total_chars
-    return values
+REPETITION = tuple(f"top_{n}gram_chars" for n in (2, 3, 4)) + tuple(f"dup_{n}gram_chars" for n in range(5, 11))
 
 
 def measure(text: str) -> dict[str, float]:
     """Every measurement of one document, by rule name."""
+    return measure_batch([text])[0]
+
+
+def measure_batch(texts: list[str]) -> list[dict[str, float]]:
+    """Every measurement of each document, by rule name.
+
+    The repetition measures (Gopher's: characters in the most frequent n-gram for
+    n = 2..4, in duplicated n-grams for n = 5..10, as fractions of all word characters)
+    are counted by a compiled kernel over word ids for the whole batch; words are compared
+    by Python's string hash, so two different words would have to collide in 64 bits to
+    be taken for the same one.
+    """
+    import numpy as np
+
+    kernels = _repetition_kernels()
+    rows, ids, lengths, offsets, totals = [], [], [], [0], []
+    for text in texts:
+        values, lowered, total_chars = _line_and_word_measures(text)
+        rows.append(values)
+        ids.extend(map(hash, lowered))
+        lengths.extend(map(len, lowered))
+        offsets.append(len(ids))
+        totals.append(total_chars)
+    fractions = np.zeros((len(texts), len(REPETITION)))
+    if texts:
+        kernels.repetition_fractions(np.array(ids, dtype=np.int64).view(np.uint64), np.array(lengths, dtype=np.int64),
+                                       np.array(offsets, dtype=np.int64), np.array(totals, dtype=np.int64), fractions)
+    for values, row in zip(rows, fractions.tolist()):
+        values.update(zip(REPETITION, row))
+    return rows
+
+
+def _repetition_kernels():
+    import numpy as np
+
+    from thresher._startup import load_kernels
+
+    def warm_up(kernels) -> None:
+        one = np.ones(2, dtype=np.int64)
+        kernels.repetition_fractions(one.view(np.uint64), one, np.array([0, 2]), one[:1], np.zeros((1, len(REPETITION))))
+
+    return load_kernels("thresher.filter._kernels", warm_up)
+
+
+def _line_and_word_measures(text: str) -> tuple[dict[str, float], list[str], int]:
+    """The measurements other than repetition, the lowered words, and their characters."""
     words = text.split()
     n_words = len(words)
-    total_chars = sum(len(w) for w in words)
+    total_chars = sum(map(len, words))
     lines = [line.strip() for line in text.splitlines() if line.strip()]
     n_lines = max(len(lines), 1)
     seen: set[str] = set()
@@ -106,7 +134,7 @@ def measure(text: str) -> dict[str, float]:
             dup_line_chars += len(line)
         seen.add(line)
     line_chars = sum(len(line) for line in lines)
-    lowered = [w.lower().strip(".,;:!?\"'()[]") for w in words]
+    lowered = [w.strip(".,;:!?\"'()[]") for w in text.lower().split()]  # lower() keeps the word breaks
     symbols = text.count("#") + text.count("...") + text.count("…")
     values = {
         "word_count": float(n_words),
@@ -114,7 +142,7 @@ def measure(text: str) -> dict[str, float]:
         "symbol_to_word_ratio": symbols / n_words if n_words else float(symbols > 0),
         "bullet_lines": sum(line.startswith(BULLETS) for line in lines) / n_lines,
         "ellipsis_lines": sum(line.endswith(ELLIPSES) for line in lines) / n_lines,
-        "alpha_words": sum(1 for w in words if _ALPHA.search(w)) / n_words if n_words else 0.0,
+        "alpha_words": len(_ALPHA_WORD.findall(text)) / n_words if n_words else 0.0,
         "stop_words": float(len(GOPHER_STOP_WORDS.intersection(lowered))),
         "duplicate_lines": dup_lines / n_lines,
         "duplicate_line_chars": dup_line_chars / line_chars if line_chars else 0.0,
@@ -122,5 +150,4 @@ def measure(text: str) -> dict[str, float]:
         "curly_braces": float("{" in text),
         "terminal_punctuation_lines": sum(line.endswith((".", "!", "?", '"', "'", "”")) for line in lines) / n_lines,
     }
-    values.update(_ngram_fractions(lowered, total_chars))
-    return values
+    return values, lowered, total_chars
