@@ -109,9 +109,38 @@ def test_an_interrupted_run_resumes_at_its_last_window(tmp_path, monkeypatch):
     assert calls == [TEXTS[2:4], TEXTS[4:6]]  # only the windows the first run did not finish
     assert again.summary["resumed_from"] == 2 and again.summary["cached"] is False
     assert np.array_equal(np.asarray(vectors), np.asarray(whole))
-    assert sorted(p.name.split(".", 1)[1] for p in folder.iterdir()) == ["json", "npy"]  # partial files are gone
+    assert sorted(p.name.split(".", 1)[1] for p in folder.iterdir()) == ["json", "lock", "npy"]  # partial files are gone
 
     # A different pool does not pick up another pool's partial vectors.
     calls.clear()
     Embedder(cache_path=tmp_path / "cut").embed_pool(_pool(TEXTS[::-1]))
     assert len(calls) == 3
+
+
+def test_a_second_process_waits_for_the_first_and_reads_its_vectors(tmp_path, monkeypatch, capfd):
+    import fcntl
+    import shutil
+    import threading
+    import time
+
+    whole = Embedder(cache_path=tmp_path / "done")
+    vectors = whole.embed_pool(_pool(TEXTS))
+    waiting = Embedder(cache_path=tmp_path / "busy")
+    target = tmp_path / "busy" / "embeddings" / f"{waiting.key(_pool(TEXTS))}.npy"
+    target.parent.mkdir(parents=True)
+    monkeypatch.setattr(Embedder, "_encode", lambda *a: pytest.fail("the waiting process embedded again"))
+    result = {}
+    with open(target.with_name(f"{target.stem}.lock"), "a+") as held:  # "another process" is embedding
+        fcntl.flock(held, fcntl.LOCK_EX)
+        thread = threading.Thread(target=lambda: result.update(v=waiting.embed_pool(_pool(TEXTS))))
+        thread.start()
+        for _ in range(600):
+            if "waiting for it" in capfd.readouterr().err:
+                break
+            time.sleep(0.05)
+        else:
+            pytest.fail("no message while waiting for the lock")
+        assert thread.is_alive() and not result
+        shutil.copy(whole.summary["path"], target)  # it finishes...
+    thread.join(60)  # ...and lets go
+    assert waiting.summary["cached"] is True and np.array_equal(np.asarray(result["v"]), np.asarray(vectors))

@@ -135,15 +135,25 @@ class Embedder:
         if not pool.fields.has_text:
             raise UsageError("this pool has no text to embed; give --text-field or --template, or embeddings.")
         clock = time.perf_counter()
-        n = len(pool)
         path = cache_dir(self.cache_path) / f"{self.key(pool)}.npy"
         if self.cache and path.exists():
-            meta = json.loads(path.with_suffix(".json").read_text()) if path.with_suffix(".json").exists() else {}
-            self.summary = {**meta, "cached": True, "path": str(path), "seconds": round(time.perf_counter() - clock, 3)}
-            return np.load(path, mmap_mode="r")
+            return self._cached(path, clock)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        # One process at a time writes a pool's vectors: a second one waits, then reads them.
+        with _exclusive(path.with_name(f"{path.stem}.lock")):
+            if self.cache and path.exists():
+                return self._cached(path, clock)
+            return self._embed(pool, path, clock)
+
+    def _cached(self, path: Path, clock: float) -> np.ndarray:
+        meta = json.loads(path.with_suffix(".json").read_text()) if path.with_suffix(".json").exists() else {}
+        self.summary = {**meta, "cached": True, "path": str(path), "seconds": round(time.perf_counter() - clock, 3)}
+        return np.load(path, mmap_mode="r")
+
+    def _embed(self, pool: Pool, path: Path, clock: float) -> np.ndarray:
+        n = len(pool)
         encoder = load_model(self.model, self.threads)
         d = _dimension(encoder)
-        path.parent.mkdir(parents=True, exist_ok=True)
         partial, state = _partial_paths(path)
         done, truncated = _resume_point(state, {"records": n, "dimensions": int(d), "dtype": self.dtype, "window": WINDOW})
         if done and partial.exists():
@@ -217,6 +227,34 @@ class Embedder:
 def _dimension(encoder) -> int:
     method = getattr(encoder, "get_embedding_dimension", None) or encoder.get_sentence_embedding_dimension
     return int(method())
+
+
+class _exclusive:
+    """An exclusive lock on `path` (POSIX advisory lock; none where fcntl is missing),
+    waited for with a message when another process holds it."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.handle = None
+
+    def __enter__(self):
+        try:
+            import fcntl
+        except ImportError:  # pragma: no cover - not POSIX
+            return self
+        self.handle = open(self.path, "a+")
+        try:
+            fcntl.flock(self.handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            import sys
+
+            print(f"thresher: another process is embedding this pool ({self.path}); waiting for it.", file=sys.stderr)
+            fcntl.flock(self.handle, fcntl.LOCK_EX)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.handle is not None:
+            self.handle.close()  # closing releases the lock
 
 
 def _partial_paths(path: Path) -> tuple[Path, Path]:
