@@ -45,18 +45,25 @@ def pool_options(command: Callable) -> Callable:
                           "(error), set it aside in a quarantine file with its reason (quarantine), or drop it and "
                           "count it (skip)."),
         click.option("--csv-delimiter", default=None, help="Delimiter of CSV files (default ',')."),
+        click.option("--checkpoint", default=None, type=click.Path(file_okay=False),
+                     help="Keep each finished shard's result in this folder, so that a long run which is stopped "
+                          "resumes at the shards it had not finished when run again; removed when the command "
+                          "succeeds."),
     ]
     for option in reversed(options):
         command = option(command)
     return command
 
 
-def open_pool(paths, format_, text_field, template, label_field, domain_field, id_field, on_bad_record, csv_delimiter):
+def open_pool(paths, format_, text_field, template, label_field, domain_field, id_field, on_bad_record, csv_delimiter,
+              checkpoint=None):
     from thresher.data import Pool
 
-    return Pool.from_files(list(paths), format=format_, text_field=text_field or None, template=template,
+    pool = Pool.from_files(list(paths), format=format_, text_field=text_field or None, template=template,
                            label_field=label_field, domain_field=domain_field, id_field=id_field,
                            on_bad_record=on_bad_record, csv_delimiter=csv_delimiter)
+    pool.checkpoint_dir = checkpoint
+    return pool
 
 
 def open_targets(paths: tuple[str, ...], reading: dict):
@@ -74,7 +81,7 @@ def reports_errors(command: Callable) -> Callable:
     @functools.wraps(command)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
-            return command(*args, **kwargs)
+            result = command(*args, **kwargs)
         except ThresherError as err:
             click.echo(f"thresher: {err}", err=True)
             sys.exit(err.exit_code)
@@ -84,6 +91,11 @@ def reports_errors(command: Callable) -> Callable:
         except KeyboardInterrupt:
             click.echo("thresher: interrupted; no output was left half-written.", err=True)
             sys.exit(130)
+        if kwargs.get("checkpoint"):  # done: the shards kept for a resume are not needed any more
+            from thresher.data import checkpoint
+
+            checkpoint.clear_used()
+        return result
 
     return wrapper
 
@@ -290,7 +302,7 @@ def select(pool, method, budget, out, manifest, seed, workers, order, replace, t
     if len(bad) and data.on_bad_record == "quarantine":
         rows.append(("quarantine", str(quarantine_path)))
     if report_kl and written and target is not None and hasattr(selector, "kl_reduction"):
-        picked = open_pool([out], **{**reading, "format_": None})
+        picked = open_pool([out], **{**reading, "format_": None, "checkpoint": None})
         rows.append(("KL reduction", f"{selector.kl_reduction(picked):.4f} nats (hashed n-grams; > 0: closer to the target)"))
     rows.append(("time", f"{time.perf_counter() - clock:.2f} s (selection {selection.meta['duration_s']:.2f} s)"))
     _summary(rows)

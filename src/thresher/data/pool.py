@@ -51,6 +51,9 @@ class Pool:
         self._index: PoolIndex | None = None
         self._fingerprint: str | None = None
         self.features: np.ndarray | None = None
+        # A folder for per-shard checkpoints (`thresher.data.checkpoint`): set it and a long
+        # scan that is stopped resumes at the shards it had not finished.
+        self.checkpoint_dir: str | os.PathLike | None = None
         source.prepare(fields)
 
     # ---- constructors -------------------------------------------------------------
@@ -199,14 +202,37 @@ class Pool:
         work = jobs(self.source, self.fields, shards, self.on_bad_record, tokens, tasks)
         if isinstance(self.source, MemorySource):
             engine = get_engine("local", 1)  # the table is here already; shipping it to workers costs more
-        results = []
+        saved: dict[int, Any] = {}
+        keys: list[str] = []
+        folder = None
+        if self.checkpoint_dir is not None and not isinstance(self.source, MemorySource):
+            from thresher.data import checkpoint
+
+            folder = checkpoint.prepare(self.checkpoint_dir)
+            keys = [checkpoint.shard_key(self.source, shard, self.fields, self.on_bad_record, tokens, tasks)
+                    for shard in shards]
+            for i, key in enumerate(keys):
+                result = checkpoint.load(folder, key)
+                if result is not None:
+                    saved[i] = result
+        todo = [i for i in range(len(shards)) if i not in saved]
+        results: dict[int, Any] = {}
         with progress(f"read {_short(self.source.paths)}", sum(s.size for s in shards) or len(shards),
                       "bytes" if any(s.size for s in shards) else "items") as bar:
-            for shard, result in zip(shards, engine.map(scan_shard, work)):
-                results.append(result)
-                bar.advance(shard.size or 1)
+            bar.advance(sum(shards[i].size or 1 for i in saved))
+            fresh = engine.map(scan_shard, [work[i] for i in todo]) if todo else iter(())
+            for i in range(len(shards)):
+                if i in saved:
+                    result = saved.pop(i)
+                else:
+                    result = next(fresh)
+                    if folder is not None:
+                        checkpoint.save(folder, keys[i], result)
+                    bar.advance(shards[i].size or 1)
+                results[i] = result
                 if self.on_bad_record == "error" and result.bad:
                     break
+        results = [results[i] for i in sorted(results)]
         index, outputs = merge(results, self.source.paths, self.source.unit())
         if self.on_bad_record == "error" and len(index.bad):
             first = index.bad.records[0]

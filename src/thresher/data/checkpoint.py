@@ -1,0 +1,91 @@
+"""Per-shard checkpoints: a long pass over a big pool resumes where it stopped.
+
+    pool.checkpoint_dir = "ckpt/"        # or: thresher select ... --checkpoint ckpt/
+    pool.scan(tasks)                      # each finished shard's result is kept in ckpt/
+    # interrupted? the same scan again reads the finished shards back and reads only the rest
+
+A shard's result (its index part and the tasks' outputs) is pickled to
+`<dir>/<key>.shard` as soon as the shard is done, written to a temporary name and
+renamed. The key hashes everything the result depends on: thresher's version, the file
+(its absolute path, size and modification time), the shard's range, the fields, the
+bad-record policy, whether tokens are counted and the tasks themselves (their pickled
+configuration, e.g. DSIR's fitted log-weights). Change any of them and the shard is read
+again. A `thresher` command that finishes removes the checkpoints it used; one that
+fails or is stopped leaves them for the next try.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+from pathlib import Path
+from typing import Any, Sequence
+
+import xxhash
+
+from thresher.io import atomic_path
+
+SUFFIX = ".shard"
+_used: set[Path] = set()
+
+
+def shard_key(source, shard, fields, policy: str, tokens: bool, tasks: Sequence[Any]) -> str:
+    """The checkpoint key of one shard of a file source under these reading options and tasks."""
+    from thresher import __version__
+
+    path = os.path.abspath(source.paths[shard.file_index])
+    stat = os.stat(path)
+    described = (1, __version__, path, stat.st_size, stat.st_mtime_ns, shard.start, shard.end, fields, policy,
+                 bool(tokens), list(tasks))
+    try:
+        payload = pickle.dumps(described, protocol=4)
+    except (pickle.PicklingError, TypeError, AttributeError):
+        payload = repr(described).encode()
+    return xxhash.xxh3_128_hexdigest(payload)
+
+
+def load(folder: Path, key: str) -> Any | None:
+    """The saved result for `key`, or None (missing or unreadable: it is computed again)."""
+    path = Path(folder) / f"{key}{SUFFIX}"
+    try:
+        with open(path, "rb") as handle:
+            result = pickle.load(handle)
+    except (OSError, EOFError, pickle.UnpicklingError, AttributeError, ImportError, ValueError):
+        return None
+    _used.add(path)
+    return result
+
+
+def save(folder: Path, key: str, result: Any) -> None:
+    path = Path(folder) / f"{key}{SUFFIX}"
+    with atomic_path(path, overwrite=True) as tmp:
+        with open(tmp, "wb") as handle:
+            pickle.dump(result, handle, protocol=pickle.HIGHEST_PROTOCOL)
+    _used.add(path)
+
+
+def clear_used() -> int:
+    """Remove every checkpoint this process wrote or read back; returns how many."""
+    removed = 0
+    for path in list(_used):
+        try:
+            path.unlink()
+            removed += 1
+        except FileNotFoundError:
+            pass
+        _used.discard(path)
+    return removed
+
+
+def prepare(folder: str | os.PathLike) -> Path:
+    """The checkpoint folder, created if missing."""
+    from thresher.errors import UsageError
+
+    folder = Path(folder)
+    if folder.exists() and not folder.is_dir():
+        raise UsageError(f"checkpoint folder {folder} is a file; give a folder.")
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+__all__ = ["clear_used", "load", "prepare", "save", "shard_key"]
