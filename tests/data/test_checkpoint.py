@@ -89,3 +89,13 @@ def test_the_cli_uses_and_then_clears_the_checkpoint(corpus, tmp_path):
     assert result.exit_code == 0, result.output
     assert folder.is_dir() and not list(folder.glob("*.shard"))  # done: nothing left to resume
     assert len(out.read_text().splitlines()) == 40
+
+
+def test_tasks_whose_results_are_files_of_the_run_are_not_checkpointed(corpus, tmp_path):
+    from thresher.filter import NearDedup
+
+    pool = _pool(corpus, tmp_path / "ckpt")
+    first = NearDedup(threshold=0.8).apply(pool)
+    assert not list((tmp_path / "ckpt").glob("*.shard"))
+    again = NearDedup(threshold=0.8).apply(_pool(corpus, tmp_path / "ckpt"))
+    assert first.table.equals(again.table)

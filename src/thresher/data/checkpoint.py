@@ -11,7 +11,9 @@ renamed. The key hashes everything the result depends on: thresher's version, th
 bad-record policy, whether tokens are counted and the tasks themselves (their pickled
 configuration, e.g. DSIR's fitted log-weights). Change any of them and the shard is read
 again. A `thresher` command that finishes removes the checkpoints it used; one that
-fails or is stopped leaves them for the next try.
+fails or is stopped leaves them for the next try. A scan with a task marked
+`checkpoint = False` keeps none (near-duplicate signatures, which live in files of the
+run's own temporary folder).
 """
 
 from __future__ import annotations

@@ -195,7 +195,9 @@ class Pool:
         """One pass over the pool: its index, and `outputs[t]`, task t's results per batch in pool order.
 
         tasks: picklable callables `task(batch) -> result`, where `batch` is an Arrow
-            RecordBatch with columns text, label, domain, id (those configured).
+            RecordBatch with columns text, label, domain, id (those configured). With
+            `checkpoint_dir` set, each shard's results are kept there for a resume, unless
+            a task says `checkpoint = False` (its results point at files of this run).
         """
         engine = get_engine(engine, workers)
         shards = self.source.plan()
@@ -205,7 +207,8 @@ class Pool:
         saved: dict[int, Any] = {}
         keys: list[str] = []
         folder = None
-        if self.checkpoint_dir is not None and not isinstance(self.source, MemorySource):
+        if (self.checkpoint_dir is not None and not isinstance(self.source, MemorySource)
+                and all(getattr(task, "checkpoint", True) for task in tasks)):
             from thresher.data import checkpoint
 
             folder = checkpoint.prepare(self.checkpoint_dir)

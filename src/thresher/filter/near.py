@@ -61,6 +61,8 @@ class BatchPart:
 class SignatureTask:
     """Per-batch work on a worker: shingle, sign, band; write the results to files."""
 
+    checkpoint = False  # its results are files in this run's temporary folder: nothing to resume from
+
     folder: str
     shingle: str
     ngram: int
