@@ -113,8 +113,9 @@ def register(main: click.Group) -> None:
     @click.option("--report", default=None, type=click.Path(dir_okay=False),
                   help="Write a self-contained HTML report (plots with CI bands) here.")
     @click.option("--resume", is_flag=True,
-                  help="Keep the datasets and scenarios that --out already holds from an interrupted run with the "
-                       "same settings, and run only the rest.")
+                  help="Go on with a run that was stopped: keep what --out and its OUT.cells.jsonl (every "
+                       "finished tuning and point, written as they finish) hold for the same settings, and run "
+                       "only the rest.")
     @click.option("--list", "list_datasets", is_flag=True, help="List the named datasets and exit.")
     @reports_errors
     def bench(config_path, datasets, methods, budgets, seeds, model, features, embed_model, target, mix, target_size,
@@ -128,8 +129,9 @@ def register(main: click.Group) -> None:
           thresher bench --config benchmarks/suite.yaml
           thresher bench --target banking77 --mix banking77,clinc150,trec,sst2 --budgets 1%,5%
 
-        With --out, the results file is rewritten after every dataset and scenario, so a
-        stopped run keeps what it finished; run the same command with --resume to go on.
+        With --out, the results file is rewritten after every dataset and scenario, and every
+        finished point is appended to OUT.cells.jsonl, so a stopped run keeps what it
+        finished; run the same command with --resume to go on.
         """
         from thresher.evaluate.results import print_table
         from thresher.evaluate.suite import load_config, normalize, run_suite
@@ -165,7 +167,13 @@ def register(main: click.Group) -> None:
                                             _cpu_seconds() - cpu), config["out"])
 
         finished = _finished_runs(config["out"]) if resume else None
-        runs = run_suite(config, data_dir, cache_dir, source, workers, on_run=on_run, finished=finished)
+        cells = Path(f"{config['out']}.cells.jsonl") if config["out"] else None
+        if cells is not None and not resume:
+            cells.unlink(missing_ok=True)  # pieces of an earlier run are only for --resume
+        runs = run_suite(config, data_dir, cache_dir, source, workers, on_run=on_run, finished=finished,
+                         cells_path=cells)
+        if cells is not None:
+            cells.unlink(missing_ok=True)  # everything is in --out now
         _finish(runs, _command_line(), clock, cpu, config["out"], config["report"])
 
     @main.command()

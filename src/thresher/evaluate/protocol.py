@@ -14,8 +14,10 @@ lacks) is skipped with its reason; one that fails is reported with its error.
 
 from __future__ import annotations
 
+import os
 import time
 import tracemalloc
+from pathlib import Path
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
@@ -115,6 +117,45 @@ def resolve_methods(methods: Sequence[Any] | str) -> list[tuple[str, Any]]:
     return resolved
 
 
+class CellLog:
+    """Finished pieces of a benchmark run, appended to a JSON-lines file as they finish, so
+    that a stopped run resumes without redoing them: the tuning of each budget, and each
+    (method, budget, seed) point with its accuracy. `scope` names the run's settings
+    (dataset, budgets, seeds, proxy model, ...): only entries of the same scope are reused.
+    """
+
+    def __init__(self, path: str | os.PathLike, scope: dict):
+        import json
+
+        self.path, self.scope = Path(path), json.dumps(scope, sort_keys=True, default=str)
+        self.tuned: dict[int, dict] = {}
+        self.points: dict[tuple[str, str, int], dict] = {}
+        self.full: dict[int, dict] = {}
+        if self.path.exists():
+            for line in self.path.read_text().splitlines():
+                try:
+                    entry = json.loads(line)
+                except ValueError:
+                    continue  # a line cut short by the stop
+                if not isinstance(entry, dict) or entry.get("scope") != self.scope:
+                    continue
+                if entry.get("kind") == "tuned":
+                    self.tuned = {int(k): v for k, v in entry["tuned"].items()}
+                elif entry.get("kind") == "point":
+                    point = entry["point"]
+                    self.points[(point["method"], point["budget"], int(point["seed"]))] = point
+                elif entry.get("kind") == "full":
+                    self.full[int(entry["seed"])] = entry["scores"]
+
+    def add(self, kind: str, **fields) -> None:
+        import json
+
+        with open(self.path, "a") as handle:
+            handle.write(json.dumps({"scope": self.scope, "kind": kind, **fields}) + "\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+
+
 def budget_counts(budgets: Sequence[Any], pool_size: int) -> list[tuple[str, int]]:
     """(label, count) per budget, smallest first; every count at least 1."""
     out = []
@@ -140,13 +181,16 @@ def _select(task: Task, selector, count: int, seed: int) -> dict:
     return {"positions": positions, "weights": selection.weights, "select_s": seconds, "peak_mb": peak / 2**20}
 
 
-def _parallel(jobs: list[tuple], workers: int, label: str) -> list:
-    """Run fit_and_score on each job's arguments, in `workers` processes, with a progress bar."""
+def _parallel(jobs: list[tuple], workers: int, label: str, on_result=None) -> list:
+    """Run fit_and_score on each job's arguments, in `workers` processes, with a progress bar;
+    `on_result(i, result)` is called as each one finishes (in order)."""
     if workers <= 1 or len(jobs) <= 1:
         results = []
         with progress(label, len(jobs)) as bar:
             for job in jobs:
                 results.append(fit_and_score(*job))
+                if on_result:
+                    on_result(len(results) - 1, results[-1])
                 bar.advance()
         return results
     from joblib import Parallel, delayed, parallel_config
@@ -157,8 +201,18 @@ def _parallel(jobs: list[tuple], workers: int, label: str) -> list:
         with progress(label, len(jobs)) as bar:
             for result in runner(delayed(fit_and_score)(*job) for job in jobs):
                 results.append(result)
+                if on_result:
+                    on_result(len(results) - 1, results[-1])
                 bar.advance()
     return results
+
+
+def _in_plan_order(points: list[dict], selectors, budgets_n, seeds) -> list[dict]:
+    """Points sorted as the run plans them: method, then budget, then seed."""
+    rank = {name: i for i, (name, _) in enumerate(selectors)}
+    budget_rank = {label: i for i, (label, _) in enumerate(budgets_n)}
+    seed_rank = {seed: i for i, seed in enumerate(seeds)}
+    return sorted(points, key=lambda p: (rank[p["method"]], budget_rank[p["budget"]], seed_rank[p["seed"]]))
 
 
 def tune(task: Task, model: str, counts: list[int], repeats: int, workers: int) -> dict[int, dict]:
@@ -180,8 +234,12 @@ def tune(task: Task, model: str, counts: list[int], repeats: int, workers: int) 
 
 
 def run_bench(task: Task, methods: Sequence[Any] | str, budgets: Sequence[Any], seeds: int | Sequence[int] = 5,
-              model: str = "logreg", workers: int = 1, tune_repeats: int = 3) -> dict:
-    """Run the protocol on `task`; returns the run's record with every raw point (see results.py)."""
+              model: str = "logreg", workers: int = 1, tune_repeats: int = 3, cells: CellLog | None = None) -> dict:
+    """Run the protocol on `task`; returns the run's record with every raw point (see results.py).
+
+    cells: a `CellLog` to append finished pieces to and take them back from (a resumed run
+    redoes only the points it had not finished).
+    """
     clock = time.perf_counter()
     spec = proxy_spec(model)
     seeds = list(range(seeds)) if isinstance(seeds, int) else [int(s) for s in seeds]
@@ -190,8 +248,15 @@ def run_bench(task: Task, methods: Sequence[Any] | str, budgets: Sequence[Any], 
     pool_size = len(task.train_y)
     budgets_n = budget_counts(budgets, pool_size)
     selectors = resolve_methods(methods)
-    tuned = tune(task, model, sorted({n for _, n in budgets_n} | {pool_size}), tune_repeats, workers)
+    counts = sorted({n for _, n in budgets_n} | {pool_size})
+    if cells is not None and all(n in cells.tuned for n in counts):
+        tuned = {n: cells.tuned[n] for n in counts}
+    else:
+        tuned = tune(task, model, counts, tune_repeats, workers)
+        if cells is not None:
+            cells.add("tuned", tuned={str(n): v for n, v in tuned.items()})
     tuning_s = time.perf_counter() - clock
+    kept: list[dict] = []  # points a stopped run had finished
 
     entries, skipped, failed = [], {}, {}
     with progress(f"select on {task.name}", len(selectors) * len(budgets_n) * len(seeds)) as bar:
@@ -206,6 +271,10 @@ def run_bench(task: Task, methods: Sequence[Any] | str, budgets: Sequence[Any], 
                 for seed in seeds:
                     bar.advance()
                     if name in failed:
+                        continue
+                    done = cells.points.get((name, label, seed)) if cells is not None else None
+                    if done is not None and done.get("n") == count:
+                        kept.append(done)
                         continue
                     try:
                         chosen = _select(task, selector, count, seed)
@@ -227,12 +296,27 @@ def run_bench(task: Task, methods: Sequence[Any] | str, budgets: Sequence[Any], 
     full_value = tuned[pool_size]["value"]
     # lbfgs logistic regression is deterministic: one fit stands for every seed.
     full_seeds = seeds[:1] if model == "logreg" else seeds
+    fitted_full = {s: cells.full[s] for s in full_seeds if s in cells.full} if cells is not None else {}
     jobs += [(model, full_value, task.train_x, task.train_y, everything, None, task.test_x, task.test_y, s)
-             for s in full_seeds]
-    scores = _parallel(jobs, workers, f"fit {model} on {task.name}")
+             for s in full_seeds if s not in fitted_full]
+    todo_full = [s for s in full_seeds if s not in fitted_full]
+
+    def finished(i: int, result) -> None:
+        if cells is None:
+            return
+        if i < len(points):
+            point = points[i]
+            point["accuracy"], point["macro_f1"] = round(result[0], 6), round(result[1], 6)
+            cells.add("point", point=point)
+        else:
+            cells.add("full", seed=todo_full[i - len(points)], scores=list(result))
+
+    scores = _parallel(jobs, workers, f"fit {model} on {task.name}", on_result=finished)
     for point, (accuracy, macro_f1) in zip(points, scores):
         point["accuracy"], point["macro_f1"] = round(accuracy, 6), round(macro_f1, 6)
-    full_scores = scores[len(points):]
+    fitted_full.update(zip(todo_full, scores[len(points):]))
+    full_scores = [tuple(fitted_full[s]) for s in full_seeds]
+    points = _in_plan_order(kept + points, selectors, budgets_n, seeds)
     if len(full_seeds) == 1:
         full_scores = full_scores * len(seeds)
     full = [{"seed": s, "accuracy": round(a, 6), "macro_f1": round(f, 6)} for s, (a, f) in zip(seeds, full_scores)]

@@ -80,15 +80,18 @@ def normalize(config: dict) -> dict:
 
 
 def run_suite(config: dict, data_dir=None, cache_dir=None, source: str = "auto", workers: int = 1,
-              on_run: Callable[[dict], None] | None = None, finished: list[dict] | None = None) -> list[dict]:
+              on_run: Callable[[dict], None] | None = None, finished: list[dict] | None = None,
+              cells_path: str | os.PathLike | None = None) -> list[dict]:
     """Run every dataset and scenario of a normalized config; returns the runs (each with its summary).
 
     finished: runs of an earlier, interrupted call (its results JSON); a dataset or scenario
     whose run there has the same settings is taken from it instead of being run again.
+    cells_path: a JSON-lines file of finished pieces (`protocol.CellLog`): each tuning and
+    point is appended as it finishes, and those already there (same settings) are reused.
     """
     from thresher.evaluate.datasets import load_dataset
     from thresher.evaluate.features import DEFAULT_MODEL, featurize
-    from thresher.evaluate.protocol import make_task, run_bench
+    from thresher.evaluate.protocol import CellLog, make_task, run_bench
     from thresher.evaluate.results import summarize
     from thresher.evaluate.target import make_target_task
 
@@ -115,7 +118,11 @@ def run_suite(config: dict, data_dir=None, cache_dir=None, source: str = "auto",
                                         config["features"], embed_model, cache_dir, source)
                 methods, budgets = item["methods"], item["budgets"]
             featurize_s = time.perf_counter() - clock
-            run = run_bench(task, methods, budgets, **common)
+            scope = {key: value for key, value in settings.items() if key not in ("methods", "budgets")}
+            if "scenario" in scope:
+                scope["scenario"] = {k: v for k, v in scope["scenario"].items() if k not in ("methods", "budgets")}
+            cells = CellLog(cells_path, scope) if cells_path else None
+            run = run_bench(task, methods, budgets, cells=cells, **common)
             run["timing"]["load_and_featurize_s"] = round(featurize_s, 2)
             run["summary"] = summarize(run)
             run["settings"] = settings
