@@ -31,19 +31,24 @@ SUFFIX = ".shard"
 _used: set[Path] = set()
 
 
-def shard_key(source, shard, fields, policy: str, tokens: bool, tasks: Sequence[Any]) -> str:
-    """The checkpoint key of one shard of a file source under these reading options and tasks."""
+def tasks_digest(fields, policy: str, tokens: bool, tasks: Sequence[Any]) -> str:
+    """What every shard's key shares: the reading options and the tasks' configuration
+    (hashed once per scan: a task may carry megabytes, e.g. evaluation-set n-grams)."""
     from thresher import __version__
 
-    path = os.path.abspath(source.paths[shard.file_index])
-    stat = os.stat(path)
-    described = (1, __version__, path, stat.st_size, stat.st_mtime_ns, shard.start, shard.end, fields, policy,
-                 bool(tokens), list(tasks))
+    described = (1, __version__, fields, policy, bool(tokens), list(tasks))
     try:
         payload = pickle.dumps(described, protocol=4)
     except (pickle.PicklingError, TypeError, AttributeError):
         payload = repr(described).encode()
     return xxhash.xxh3_128_hexdigest(payload)
+
+
+def shard_key(source, shard, common: str) -> str:
+    """The checkpoint key of one shard of a file source; `common` from `tasks_digest`."""
+    path = os.path.abspath(source.paths[shard.file_index])
+    stat = os.stat(path)
+    return xxhash.xxh3_128_hexdigest(repr((common, path, stat.st_size, stat.st_mtime_ns, shard.start, shard.end)).encode())
 
 
 def load(folder: Path, key: str) -> Any | None:
@@ -90,4 +95,4 @@ def prepare(folder: str | os.PathLike) -> Path:
     return folder
 
 
-__all__ = ["clear_used", "load", "prepare", "save", "shard_key"]
+__all__ = ["clear_used", "load", "prepare", "save", "shard_key", "tasks_digest"]

@@ -212,8 +212,8 @@ class Pool:
             from thresher.data import checkpoint
 
             folder = checkpoint.prepare(self.checkpoint_dir)
-            keys = [checkpoint.shard_key(self.source, shard, self.fields, self.on_bad_record, tokens, tasks)
-                    for shard in shards]
+            common = checkpoint.tasks_digest(self.fields, self.on_bad_record, tokens, tasks)
+            keys = [checkpoint.shard_key(self.source, shard, common) for shard in shards]
             for i, key in enumerate(keys):
                 result = checkpoint.load(folder, key)
                 if result is not None:
