@@ -250,6 +250,8 @@ class _exclusive:
 
             print(f"thresher: another process is embedding this pool ({self.path}); waiting for it.", file=sys.stderr)
             fcntl.flock(self.handle, fcntl.LOCK_EX)
+        except OSError:  # a file system without locks (some network mounts): go on unlocked
+            pass
         return self
 
     def __exit__(self, *exc) -> None:
