@@ -168,3 +168,27 @@ def test_bench_resume_redoes_only_the_points_a_stopped_run_had_not_finished(tmp_
     assert strip == [{k: v for k, v in p.items() if k not in ("select_s", "peak_mb")} for p in expected["points"]]
     assert run["full"]["points"] == expected["full"]["points"]
     assert not cells.exists()  # finished: everything is in --out
+
+
+def test_report_merges_budgets_measured_in_separate_runs(tmp_path):
+    common = ["bench", "--dataset", "digits", "--methods", "random,stratified", "--seeds", "2", "--tune-repeats", "1",
+              "--workers", "1"]
+    low, high = tmp_path / "low.json", tmp_path / "high.json"
+    assert CliRunner().invoke(main, common + ["--budgets", "10%", "--out", str(low)]).exit_code == 0
+    assert CliRunner().invoke(main, common + ["--budgets", "50%", "--out", str(high)]).exit_code == 0
+    other = tmp_path / "other.json"  # another protocol (3 seeds): kept apart, not merged
+    assert CliRunner().invoke(main, [c if c != "2" else "3" for c in common] + ["--budgets", "50%", "--out",
+                                                                              str(other)]).exit_code == 0
+    html, merged = tmp_path / "report.html", tmp_path / "all.json"
+    result = CliRunner().invoke(main, ["report", str(low), str(high), str(other), "--out", str(html),
+                                       "--merged", str(merged)])
+    assert result.exit_code == 0, result.output
+    runs = json.loads(merged.read_text())["runs"]
+    assert len(runs) == 2
+    assert [b["budget"] for b in runs[0]["budgets"]] == ["10%", "50%"] and len(runs[0]["points"]) == 8
+    assert set(runs[0]["summary"]["methods"]["stratified"]["curve"]) == {"10%", "50%"}
+    assert "| 10% | 50% | full |" in result.output and "<svg" in html.read_text()
+
+    (tmp_path / "bad.json").write_text("{}")
+    result = CliRunner().invoke(main, ["report", str(tmp_path / "bad.json")])
+    assert result.exit_code == 2 and "not a results file" in result.output

@@ -75,7 +75,7 @@ def _command_line() -> str:
 
 
 def register(main: click.Group) -> None:
-    """Add `bench` and `demo` to the `thresher` command group."""
+    """Add `bench`, `report` and `demo` to the `thresher` command group."""
     from thresher.cli import _console, reports_errors
 
     @main.command()
@@ -175,6 +175,59 @@ def register(main: click.Group) -> None:
         if cells is not None:
             cells.unlink(missing_ok=True)  # everything is in --out now
         _finish(runs, _command_line(), clock, cpu, config["out"], config["report"])
+
+    @main.command()
+    @click.argument("results", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
+    @click.option("-o", "--out", default=None, type=click.Path(dir_okay=False),
+                  help="Write the HTML report (plots with CI bands, tables) here.")
+    @click.option("--merged", default=None, type=click.Path(dir_okay=False),
+                  help="Write the merged results JSON here.")
+    @click.option("--methods", "table_methods", default=None,
+                  help="Methods in the printed Markdown table, comma-separated (default: all of them).")
+    @click.option("--overwrite", is_flag=True, help="Replace existing output files.")
+    @reports_errors
+    def report(results, out, merged, table_methods, overwrite) -> None:
+        """Report on `thresher bench` results: merge RESULTS files, print the headline table.
+
+        Runs of the same dataset (or scenario) under the same protocol are merged into one,
+        so budgets or methods measured in separate runs appear together; summaries, paired
+        tests against random and data-to-target budgets are recomputed. The Markdown table
+        (test accuracy %, mean ± half-width of the 95% CI) goes to stdout.
+
+        \b
+        Example:
+          thresher report results/low_budgets.json results/high_budgets.json \\
+              --out report.html --merged all.json
+        """
+        import json
+
+        from thresher.evaluate.report import write_report
+        from thresher.evaluate.results import markdown_table, merge_documents, write_json
+        from thresher.io import check_output_path
+
+        for path in (out, merged):
+            if path:
+                check_output_path(path, overwrite, results)
+        documents = []
+        for path in results:
+            try:
+                document = json.loads(Path(path).read_text())
+            except (OSError, ValueError) as err:
+                raise UsageError(f"{path} is not a results file written by thresher bench ({err}).") from None
+            if not isinstance(document, dict) or not isinstance(document.get("runs"), list):
+                raise UsageError(f"{path} is not a results file written by thresher bench (it has no runs).")
+            documents.append(document)
+        document = merge_documents(documents)
+        if merged:
+            write_json(document, merged, overwrite=overwrite)
+        if out:
+            write_report(document, out, overwrite=overwrite)
+        standard = [run for run in document["runs"] if run["scenario"] == "standard"]
+        methods = [m.strip() for m in table_methods.split(",")] if table_methods else []
+        if not methods:
+            for run in standard:
+                methods += [m for m in run["summary"]["methods"] if m not in methods]
+        click.echo(markdown_table(document, tuple(methods)))
 
     @main.command()
     @click.option("-m", "--methods", default="all", show_default=True,

@@ -7,6 +7,7 @@ and peak memory), the per-budget tuning, the summaries, and where and how it was
 
 from __future__ import annotations
 
+import copy
 import datetime
 import json
 import math
@@ -19,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from thresher._version import __version__
+from thresher.errors import UsageError
 from thresher.evaluate.metrics import area_vs_random, data_to_target, mean_ci, paired_vs_random
 from thresher.io import atomic_path
 
@@ -97,6 +99,37 @@ def results_document(runs: list[dict], command: str, wall_s: float, cpu_s: float
             "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
             "command": command, "wall_s": round(wall_s, 1), "cpu_s": None if cpu_s is None else round(cpu_s, 1),
             "machine": machine_info(), "runs": runs}
+
+
+def merge_documents(documents: list[dict]) -> dict:
+    """One results document from several: runs of the same dataset or scenario under the
+    same protocol (features, proxy model, tuning, seeds) become one run holding every
+    budget and point (a point present twice keeps the later document's); others are kept
+    side by side. Summaries are recomputed."""
+    merged: dict[str, dict] = {}
+    for document in documents:
+        for run in document.get("runs", []):
+            key = json.dumps([run["dataset"], run["scenario"], run.get("features", {}).get("name"),
+                              run["model"]["name"], run["model"].get("tune_repeats"), run["seeds"]], default=str)
+            if key not in merged:
+                merged[key] = copy.deepcopy(run)
+                continue
+            into = merged[key]
+            if into["pool_size"] != run["pool_size"] or into["test_size"] != run["test_size"]:
+                raise UsageError(f"{run['dataset']}: two results files disagree on the pool or test size "
+                                 f"({into['pool_size']} vs {run['pool_size']}); they are not the same data.")
+            budgets = {b["budget"]: b for b in into["budgets"]} | {b["budget"]: b for b in run["budgets"]}
+            into["budgets"] = sorted(budgets.values(), key=lambda b: b["n"])
+            points = {(p["method"], p["budget"], p["seed"]): p for p in into["points"] + run["points"]}
+            into["points"] = list(points.values())
+            into["skipped"] = {**into.get("skipped", {}), **run.get("skipped", {})}
+            into["failed"] = {**into.get("failed", {}), **run.get("failed", {})}
+    runs = list(merged.values())
+    for run in runs:
+        run["summary"] = summarize(run)
+    first = documents[0] if documents else {}
+    return {**first, "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+            "merged_from": [d.get("command") for d in documents], "runs": runs}
 
 
 def _clean(value):
