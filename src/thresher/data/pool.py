@@ -218,24 +218,21 @@ class Pool:
                 result = checkpoint.load(folder, key)
                 if result is not None:
                     saved[i] = result
-        todo = [i for i in range(len(shards)) if i not in saved]
-        results: dict[int, Any] = {}
+        results = []
         with progress(f"read {_short(self.source.paths)}", sum(s.size for s in shards) or len(shards),
                       "bytes" if any(s.size for s in shards) else "items") as bar:
             bar.advance(sum(shards[i].size or 1 for i in saved))
-            fresh = engine.map(scan_shard, [work[i] for i in todo]) if todo else iter(())
-            for i in range(len(shards)):
-                if i in saved:
-                    result = saved.pop(i)
-                else:
+            fresh = engine.map(scan_shard, [job for i, job in enumerate(work) if i not in saved])
+            for i, shard in enumerate(shards):
+                result = saved.pop(i, None)
+                if result is None:
                     result = next(fresh)
                     if folder is not None:
                         checkpoint.save(folder, keys[i], result)
-                    bar.advance(shards[i].size or 1)
-                results[i] = result
+                    bar.advance(shard.size or 1)
+                results.append(result)
                 if self.on_bad_record == "error" and result.bad:
                     break
-        results = [results[i] for i in sorted(results)]
         index, outputs = merge(results, self.source.paths, self.source.unit())
         if self.on_bad_record == "error" and len(index.bad):
             first = index.bad.records[0]
