@@ -99,3 +99,16 @@ def test_tasks_whose_results_are_files_of_the_run_are_not_checkpointed(corpus, t
     assert not list((tmp_path / "ckpt").glob("*.shard"))
     again = NearDedup(threshold=0.8).apply(_pool(corpus, tmp_path / "ckpt"))
     assert first.table.equals(again.table)
+
+
+def test_a_task_that_cannot_be_pickled_keeps_no_checkpoints(corpus, tmp_path):
+    @dataclass
+    class Unpicklable:  # defined in a function: pickle cannot find it, so its settings cannot be keyed
+        scale: int = 1
+
+        def __call__(self, batch):
+            return batch.num_rows * self.scale
+
+    first = _pool(corpus, tmp_path / "ckpt").scan([Unpicklable(1)])[1]
+    assert not list((tmp_path / "ckpt").glob("*.shard"))
+    assert _pool(corpus, tmp_path / "ckpt").scan([Unpicklable(2)])[1][0] == [2 * n for n in first[0]]

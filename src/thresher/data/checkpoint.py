@@ -31,16 +31,18 @@ SUFFIX = ".shard"
 _used: set[Path] = set()
 
 
-def tasks_digest(fields, policy: str, tokens: bool, tasks: Sequence[Any]) -> str:
+def tasks_digest(fields, policy: str, tokens: bool, tasks: Sequence[Any]) -> str | None:
     """What every shard's key shares: the reading options and the tasks' configuration
-    (hashed once per scan: a task may carry megabytes, e.g. evaluation-set n-grams)."""
+    (hashed once per scan: a task may carry megabytes, e.g. evaluation-set n-grams).
+    None when a task cannot be pickled: its configuration cannot be told apart reliably
+    (a repr cuts long arrays short), so such a scan keeps no checkpoints."""
     from thresher import __version__
 
     described = (1, __version__, fields, policy, bool(tokens), list(tasks))
     try:
         payload = pickle.dumps(described, protocol=4)
     except (pickle.PicklingError, TypeError, AttributeError):
-        payload = repr(described).encode()
+        return None
     return xxhash.xxh3_128_hexdigest(payload)
 
 

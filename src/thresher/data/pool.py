@@ -204,16 +204,11 @@ class Pool:
         work = jobs(self.source, self.fields, shards, self.on_bad_record, tokens, tasks)
         if isinstance(self.source, MemorySource):
             engine = get_engine("local", 1)  # the table is here already; shipping it to workers costs more
+        folder, keys = self._checkpoint_keys(shards, tokens, tasks)
         saved: dict[int, Any] = {}
-        keys: list[str] = []
-        folder = None
-        if (self.checkpoint_dir is not None and not isinstance(self.source, MemorySource)
-                and all(getattr(task, "checkpoint", True) for task in tasks)):
+        if folder is not None:
             from thresher.data import checkpoint
 
-            folder = checkpoint.prepare(self.checkpoint_dir)
-            common = checkpoint.tasks_digest(self.fields, self.on_bad_record, tokens, tasks)
-            keys = [checkpoint.shard_key(self.source, shard, common) for shard in shards]
             for i, key in enumerate(keys):
                 result = checkpoint.load(folder, key)
                 if result is not None:
@@ -242,6 +237,19 @@ class Pool:
         if self._index is None or (tokens and self._index.tokens is None):
             self._index = index
         return index, outputs
+
+    def _checkpoint_keys(self, shards, tokens: bool, tasks) -> tuple[Any, list[str]]:
+        """(checkpoint folder, one key per shard), or (None, []) when this scan keeps none:
+        no `checkpoint_dir`, an in-memory pool, a task that opts out or cannot be pickled."""
+        if (self.checkpoint_dir is None or isinstance(self.source, MemorySource)
+                or not all(getattr(task, "checkpoint", True) for task in tasks)):
+            return None, []
+        from thresher.data import checkpoint
+
+        common = checkpoint.tasks_digest(self.fields, self.on_bad_record, tokens, tasks)
+        if common is None:
+            return None, []
+        return checkpoint.prepare(self.checkpoint_dir), [checkpoint.shard_key(self.source, s, common) for s in shards]
 
     def index(self, *, engine: Engine | str | None = None, workers: int | None = None, tokens: bool = False) -> PoolIndex:
         """The pool's index (one pass, then cached). tokens=True also counts tokens."""
