@@ -155,7 +155,8 @@ class Embedder:
         encoder = load_model(self.model, self.threads)
         d = _dimension(encoder)
         partial, state = _partial_paths(path)
-        done, truncated = _resume_point(state, {"records": n, "dimensions": int(d), "dtype": self.dtype, "window": WINDOW})
+        shape = {"records": n, "dimensions": int(d), "dtype": self.dtype, "window": WINDOW}
+        done, truncated = _resume_point(state, shape)
         if done and partial.exists():
             out = np.load(partial, mmap_mode="r+")
         else:
@@ -172,8 +173,7 @@ class Embedder:
                     out[start:end] = vectors
                     out.flush()
                     done, truncated = end, truncated + cut
-                    _save_state(state, {"records": n, "dimensions": int(d), "dtype": self.dtype, "window": WINDOW,
-                                        "done": done, "truncated": truncated})
+                    _save_state(state, {**shape, "done": done, "truncated": truncated})
                 start = end
         del out
         with open(partial, "rb+") as handle:
