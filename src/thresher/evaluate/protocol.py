@@ -17,8 +17,8 @@ from __future__ import annotations
 import os
 import time
 import tracemalloc
-from pathlib import Path
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
@@ -184,27 +184,27 @@ def _select(task: Task, selector, count: int, seed: int) -> dict:
 def _parallel(jobs: list[tuple], workers: int, label: str, on_result=None) -> list:
     """Run fit_and_score on each job's arguments, in `workers` processes, with a progress bar;
     `on_result(i, result)` is called as each one finishes (in order)."""
+    results = []
+    with progress(label, len(jobs)) as bar:
+        for result in _fits(jobs, workers):
+            results.append(result)
+            if on_result:
+                on_result(len(results) - 1, result)
+            bar.advance()
+    return results
+
+
+def _fits(jobs: list[tuple], workers: int):
+    """fit_and_score of each job, in order: here, or in `workers` processes."""
     if workers <= 1 or len(jobs) <= 1:
-        results = []
-        with progress(label, len(jobs)) as bar:
-            for job in jobs:
-                results.append(fit_and_score(*job))
-                if on_result:
-                    on_result(len(results) - 1, results[-1])
-                bar.advance()
-        return results
+        for job in jobs:
+            yield fit_and_score(*job)
+        return
     from joblib import Parallel, delayed, parallel_config
 
     with parallel_config(backend="loky", inner_max_num_threads=1):
-        runner = Parallel(n_jobs=workers, return_as="generator", batch_size=1)
-        results = []
-        with progress(label, len(jobs)) as bar:
-            for result in runner(delayed(fit_and_score)(*job) for job in jobs):
-                results.append(result)
-                if on_result:
-                    on_result(len(results) - 1, results[-1])
-                bar.advance()
-    return results
+        yield from Parallel(n_jobs=workers, return_as="generator", batch_size=1)(
+            delayed(fit_and_score)(*job) for job in jobs)
 
 
 def _in_plan_order(points: list[dict], selectors, budgets_n, seeds) -> list[dict]:
@@ -297,23 +297,20 @@ def run_bench(task: Task, methods: Sequence[Any] | str, budgets: Sequence[Any], 
     # lbfgs logistic regression is deterministic: one fit stands for every seed.
     full_seeds = seeds[:1] if model == "logreg" else seeds
     fitted_full = {s: cells.full[s] for s in full_seeds if s in cells.full} if cells is not None else {}
-    jobs += [(model, full_value, task.train_x, task.train_y, everything, None, task.test_x, task.test_y, s)
-             for s in full_seeds if s not in fitted_full]
     todo_full = [s for s in full_seeds if s not in fitted_full]
+    jobs += [(model, full_value, task.train_x, task.train_y, everything, None, task.test_x, task.test_y, s)
+             for s in todo_full]
 
     def finished(i: int, result) -> None:
-        if cells is None:
-            return
         if i < len(points):
             point = points[i]
             point["accuracy"], point["macro_f1"] = round(result[0], 6), round(result[1], 6)
-            cells.add("point", point=point)
-        else:
+            if cells is not None:
+                cells.add("point", point=point)
+        elif cells is not None:
             cells.add("full", seed=todo_full[i - len(points)], scores=list(result))
 
     scores = _parallel(jobs, workers, f"fit {model} on {task.name}", on_result=finished)
-    for point, (accuracy, macro_f1) in zip(points, scores):
-        point["accuracy"], point["macro_f1"] = round(accuracy, 6), round(macro_f1, 6)
     fitted_full.update(zip(todo_full, scores[len(points):]))
     full_scores = [tuple(fitted_full[s]) for s in full_seeds]
     points = _in_plan_order(kept + points, selectors, budgets_n, seeds)
