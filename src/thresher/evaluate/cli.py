@@ -54,20 +54,26 @@ def _finish(runs: list[dict], command: str, clock: float, cpu: float, out: str |
     return document
 
 
-def _finished_runs(out: str | None) -> list[dict]:
-    """The runs an earlier `bench --out OUT` wrote, for --resume (none if OUT is not there yet)."""
+def _read_results(path: str, advice: str = "") -> dict:
+    """A results document written by `thresher bench`; a clear error for anything else."""
     import json
 
+    try:
+        document = json.loads(Path(path).read_text())
+    except (OSError, ValueError) as err:
+        raise UsageError(f"{path} is not a results file written by thresher bench ({err}){advice}.") from None
+    if not isinstance(document, dict) or not isinstance(document.get("runs"), list):
+        raise UsageError(f"{path} is not a results file written by thresher bench (it has no runs){advice}.")
+    return document
+
+
+def _finished_runs(out: str | None) -> list[dict]:
+    """The runs an earlier `bench --out OUT` wrote, for --resume (none if OUT is not there yet)."""
     if not out:
         raise click.UsageError("--resume continues the results file given by --out; give --out.")
     if not os.path.exists(out):
         return []
-    try:
-        document = json.loads(Path(out).read_text())
-        return list(document["runs"])
-    except (OSError, ValueError, KeyError, TypeError) as err:
-        raise UsageError(f"--resume: {out} is not a results file written by thresher bench ({err}); "
-                         "move it away or run without --resume.") from None
+    return _read_results(out, "; move it away or run without --resume")["runs"]
 
 
 def _command_line() -> str:
@@ -199,8 +205,6 @@ def register(main: click.Group) -> None:
           thresher report results/low_budgets.json results/high_budgets.json \\
               --out report.html --merged all.json
         """
-        import json
-
         from thresher.evaluate.report import write_report
         from thresher.evaluate.results import markdown_table, merge_documents, write_json
         from thresher.io import check_output_path
@@ -208,16 +212,7 @@ def register(main: click.Group) -> None:
         for path in (out, merged):
             if path:
                 check_output_path(path, overwrite, results)
-        documents = []
-        for path in results:
-            try:
-                document = json.loads(Path(path).read_text())
-            except (OSError, ValueError) as err:
-                raise UsageError(f"{path} is not a results file written by thresher bench ({err}).") from None
-            if not isinstance(document, dict) or not isinstance(document.get("runs"), list):
-                raise UsageError(f"{path} is not a results file written by thresher bench (it has no runs).")
-            documents.append(document)
-        document = merge_documents(documents)
+        document = merge_documents([_read_results(path) for path in results])
         if merged:
             write_json(document, merged, overwrite=overwrite)
         if out:

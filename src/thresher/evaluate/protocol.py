@@ -117,6 +117,13 @@ def resolve_methods(methods: Sequence[Any] | str) -> list[tuple[str, Any]]:
     return resolved
 
 
+def settings_key(settings: dict) -> str:
+    """A run's settings as one string, the same for equal settings (to match them across runs)."""
+    import json
+
+    return json.dumps(settings, sort_keys=True, default=str)
+
+
 class CellLog:
     """Finished pieces of a benchmark run, appended to a JSON-lines file as they finish, so
     that a stopped run resumes without redoing them: the tuning of each budget, and each
@@ -127,7 +134,7 @@ class CellLog:
     def __init__(self, path: str | os.PathLike, scope: dict):
         import json
 
-        self.path, self.scope = Path(path), json.dumps(scope, sort_keys=True, default=str)
+        self.path, self.scope = Path(path), settings_key(scope)
         self.tuned: dict[int, dict] = {}
         self.points: dict[tuple[str, str, int], dict] = {}
         self.full: dict[int, dict] = {}

@@ -91,21 +91,21 @@ def run_suite(config: dict, data_dir=None, cache_dir=None, source: str = "auto",
     """
     from thresher.evaluate.datasets import load_dataset
     from thresher.evaluate.features import DEFAULT_MODEL, featurize
-    from thresher.evaluate.protocol import CellLog, make_task, run_bench
+    from thresher.evaluate.protocol import CellLog, make_task, run_bench, settings_key
     from thresher.evaluate.results import summarize
     from thresher.evaluate.target import make_target_task
 
     embed_model = config["embed_model"] or DEFAULT_MODEL
     common = {"seeds": config["seeds"], "model": config["model"], "workers": workers,
               "tune_repeats": config["tune_repeats"]}
-    done = {_settings_key(run["settings"]): run for run in finished or [] if isinstance(run, dict) and "settings" in run}
+    done = {settings_key(run["settings"]): run for run in finished or [] if isinstance(run, dict) and "settings" in run}
     shared = {key: config[key] for key in ("seeds", "model", "features", "tune_repeats")} | {"embed_model": embed_model}
     plan = [({"dataset": name, "methods": config["methods"], "budgets": config["budgets"], **shared}, name)
             for name in config["datasets"]]
     plan += [({"scenario": scenario, **shared}, scenario) for scenario in config["scenarios"]]
     runs = []
     for settings, item in plan:
-        run = done.get(_settings_key(settings))
+        run = done.get(settings_key(settings))
         if run is None:
             clock = time.perf_counter()
             if "dataset" in settings:
@@ -130,9 +130,3 @@ def run_suite(config: dict, data_dir=None, cache_dir=None, source: str = "auto",
         if on_run:
             on_run(run)
     return runs
-
-
-def _settings_key(settings: dict) -> str:
-    import json
-
-    return json.dumps(settings, sort_keys=True, default=str)
