@@ -33,7 +33,6 @@ from thresher.train.pruning import DynamicPruner
 from thresher.train.rs2 import RS2Sampler
 
 
-
 def __getattr__(name: str):
     if name == "FeedbackTrainer":  # a transformers.Trainer subclass: imports transformers on first use
         from thresher.train import hf

@@ -34,6 +34,7 @@ subclass or patch it. Instead:
 
 from __future__ import annotations
 
+import functools
 import os
 from typing import Any
 
@@ -60,18 +61,20 @@ class SampledDataset(IterableDataset):
         return len(self.sampler)
 
     def __iter__(self):
-        for index in self._positions():
-            yield self.dataset[index]
-
-    def _positions(self):
-        """The sampler's positions for this epoch; with DataLoader workers, this worker's share."""
+        """The sampler's examples for this epoch; with DataLoader workers, this worker's share."""
         from itertools import islice
 
         from torch.utils.data import get_worker_info
 
         worker = get_worker_info()
         positions = iter(self.sampler)
-        return positions if worker is None else islice(positions, worker.id, None, worker.num_workers)
+        if worker is not None:
+            positions = islice(positions, worker.id, None, worker.num_workers)
+        for index in positions:
+            yield self._item(index)
+
+    def _item(self, index: int):
+        return self.dataset[index]
 
 
 def _trainer_callback_base():
@@ -121,13 +124,12 @@ def ThresherCallback(sampler, resume_from: str | os.PathLike | None = None):
 class _IndexedSampledDataset(SampledDataset):
     """SampledDataset whose dict items carry their dataset position under INDEX_KEY."""
 
-    def __iter__(self):
-        for index in self._positions():
-            item = self.dataset[index]
-            if not isinstance(item, dict):
-                raise UsageError(f"FeedbackTrainer needs dict examples (feature name -> value) like the Trainer's; "
-                                 f"example {index} is a {type(item).__name__}.")
-            yield {**item, INDEX_KEY: index}
+    def _item(self, index: int):
+        item = self.dataset[index]
+        if not isinstance(item, dict):
+            raise UsageError(f"FeedbackTrainer needs dict examples (feature name -> value) like the Trainer's; "
+                             f"example {index} is a {type(item).__name__}.")
+        return {**item, INDEX_KEY: index}
 
 
 class _IndexCollator:
@@ -181,13 +183,8 @@ def _is_causal_lm(model) -> bool:
     return type(model).__name__ in MODEL_FOR_CAUSAL_LM_MAPPING_NAMES.values()
 
 
-_FEEDBACK_TRAINER = None
-
-
+@functools.lru_cache(maxsize=None)
 def _feedback_trainer_class():
-    global _FEEDBACK_TRAINER
-    if _FEEDBACK_TRAINER is not None:
-        return _FEEDBACK_TRAINER
     try:
         from transformers import Trainer
     except ImportError as error:
@@ -245,7 +242,6 @@ def _feedback_trainer_class():
             loss = (losses * weights).mean()
             return (loss, outputs) if return_outputs else loss
 
-    _FEEDBACK_TRAINER = FeedbackTrainer
     return FeedbackTrainer
 
 
