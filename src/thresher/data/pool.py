@@ -222,8 +222,8 @@ class Pool:
                 result = saved.pop(i, None)
                 if result is None:
                     result = next(fresh)
-                    if folder is not None:
-                        checkpoint.save(folder, keys[i], result)
+                    if folder is not None and not checkpoint.save(folder, keys[i], result):
+                        folder = None  # its outputs are of a kind no checkpoint holds: keep none for this scan
                     bar.advance(shard.size or 1)
                 results.append(result)
                 if self.on_bad_record == "error" and result.bad:
@@ -240,7 +240,8 @@ class Pool:
 
     def _checkpoint_keys(self, shards, tokens: bool, tasks) -> tuple[Any, list[str]]:
         """(checkpoint folder, one key per shard), or (None, []) when this scan keeps none:
-        no `checkpoint_dir`, an in-memory pool, a task that opts out or cannot be pickled."""
+        no `checkpoint_dir`, an in-memory pool, a task that opts out or whose configuration
+        cannot be described."""
         if (self.checkpoint_dir is None or isinstance(self.source, MemorySource)
                 or not all(getattr(task, "checkpoint", True) for task in tasks)):
             return None, []
@@ -249,7 +250,7 @@ class Pool:
         common = checkpoint.tasks_digest(self.fields, self.on_bad_record, tokens, tasks)
         if common is None:
             return None, []
-        return checkpoint.prepare(self.checkpoint_dir), [checkpoint.shard_key(self.source, s, common) for s in shards]
+        return checkpoint.prepare(self.checkpoint_dir), checkpoint.shard_keys(self.source, shards, common)
 
     def index(self, *, engine: Engine | str | None = None, workers: int | None = None, tokens: bool = False) -> PoolIndex:
         """The pool's index (one pass, then cached). tokens=True also counts tokens."""
