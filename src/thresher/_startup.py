@@ -13,12 +13,20 @@ Arrow to the system allocator, which costs no measurable time on our reads.
 
 Library users are not affected: only `thresher` commands and the engine's workers call
 `start()`.
+
+SIGTERM (the default of `kill`, and what Slurm and Kubernetes send first) ends a Python
+process at once, leaving temporary files and work folders behind. `handle_sigterm()`,
+which the CLI's `main()` calls (not the workers), turns it into `Terminated`, a
+KeyboardInterrupt, so the cleanup that Ctrl-C runs runs for it too; the CLI exits 143.
 """
 
 from __future__ import annotations
 
 import importlib
+import os
+import signal
 import sys
+import threading
 from contextlib import contextmanager, nullcontext
 from types import ModuleType
 from typing import Callable, Iterator
@@ -93,6 +101,32 @@ def start() -> None:
 
 
 _started = False
+
+
+class Terminated(KeyboardInterrupt):
+    """The process was sent SIGTERM; raised like Ctrl-C's KeyboardInterrupt, so the same
+    cleanup runs. The CLI exits with `exit_code` (128 + 15, as a shell reports it)."""
+
+    exit_code = 143
+    what = "terminated (SIGTERM)"
+
+
+def handle_sigterm() -> None:
+    """From now on, SIGTERM raises `Terminated` in this process's main thread. A process
+    forked from this one dies of SIGTERM as by default. Does nothing outside the main
+    thread (signals are delivered there only)."""
+    if threading.current_thread() is not threading.main_thread():
+        return
+    owner = os.getpid()
+
+    def on_sigterm(signum, frame):
+        if os.getpid() != owner:
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+            os.kill(os.getpid(), signal.SIGTERM)
+            return
+        raise Terminated()
+
+    signal.signal(signal.SIGTERM, on_sigterm)
 
 
 def worker_initializer():

@@ -88,9 +88,9 @@ def reports_errors(command: Callable) -> Callable:
         except (OSError, MemoryError) as err:
             click.echo(f"thresher: {err}", err=True)
             sys.exit(1)
-        except KeyboardInterrupt:
-            click.echo("thresher: interrupted; no output was left half-written.", err=True)
-            sys.exit(130)
+        except KeyboardInterrupt as err:  # Ctrl-C, or SIGTERM (thresher._startup.Terminated: exit 143)
+            click.echo(f"thresher: {getattr(err, 'what', 'interrupted')}; no output was left half-written.", err=True)
+            sys.exit(getattr(err, "exit_code", 130))
         if kwargs.get("checkpoint"):  # done: the shards kept for a resume are not needed any more
             from thresher.data import checkpoint
 
@@ -135,11 +135,12 @@ def main(progress: bool | None) -> None:
       thresher select pool.jsonl --method random --budget 10% --out picked.jsonl
       thresher methods
     """
-    from thresher._startup import start
+    from thresher._startup import handle_sigterm, start
     from thresher.progress import set_progress
 
     set_progress(progress)
     start()
+    handle_sigterm()
 
 
 @main.command()

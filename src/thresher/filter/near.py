@@ -16,8 +16,10 @@ O(pool) numbers, not O(pool x permutations).
 
 from __future__ import annotations
 
+import errno
 import mmap
 import os
+import re
 import shutil
 import tempfile
 import uuid
@@ -26,7 +28,7 @@ from dataclasses import dataclass
 import numpy as np
 import pyarrow.compute as pc
 
-from thresher.errors import UsageError
+from thresher.errors import ThresherError, UsageError
 from thresher.filter.base import Filter, text_buffers
 from thresher.filter.lsh import banding_rates, candidate_pairs, check_threshold, choose_banding, concatenate_files
 from thresher.progress import progress
@@ -102,6 +104,49 @@ class SignatureTask:
         return part
 
 
+_WORK_FOLDER = re.compile(r"thresher-minhash-(\d+)-([0-9a-f]{8})-.+")
+
+
+def work_folder_prefix(pid: int | None = None) -> str:
+    """The start of a work folder's name: the process and host it belongs to, so that a
+    later run can tell a killed run's leftover from a live one's folder."""
+    from thresher.io import HOST_TAG
+
+    return f"thresher-minhash-{os.getpid() if pid is None else pid}-{HOST_TAG}-"
+
+
+def make_work_folder(work_dir: str | None) -> str:
+    """A new private work folder in `work_dir` (default: the system temp folder), after
+    removing the folders there that killed runs of this host left behind."""
+    from thresher.io import dead_owner
+
+    parent = work_dir or tempfile.gettempdir()
+    try:
+        names = os.listdir(parent)
+    except FileNotFoundError:
+        raise UsageError(f"work folder {parent} does not exist; create it or give another --work-dir.") from None
+    except OSError as err:
+        raise UsageError(f"work folder {parent} cannot be read ({err.strerror or err}); give another --work-dir.") from None
+    for name in names:
+        path = os.path.join(parent, name)
+        if dead_owner(name, _WORK_FOLDER) and os.path.isdir(path) and not os.path.islink(path) \
+                and os.lstat(path).st_uid == getattr(os, "getuid", lambda: os.lstat(path).st_uid)():
+            shutil.rmtree(path, ignore_errors=True)
+    try:
+        return tempfile.mkdtemp(prefix=work_folder_prefix(), dir=parent)
+    except OSError as err:
+        raise UsageError(f"cannot create a work folder in {parent} ({err.strerror or err}); "
+                         "give a folder you can write to with --work-dir (work_dir=).") from None
+
+
+def _is_write_failure(err: OSError, folder: str) -> bool:
+    """Whether an error came from writing the work folder (full, read-only, no access)
+    rather than from reading the pool. NumPy's `tofile` says only "N requested and 0 written"."""
+    if err.errno in (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM):
+        return err.filename is None or str(err.filename).startswith(folder)
+    return "requested and" in str(err) or str(err.filename or "").startswith(folder)
+
+
 def permutations(num_perm: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """Multipliers (odd) and offsets of the K hash functions of classic MinHash."""
     rng = np.random.default_rng(seed)
@@ -150,7 +195,7 @@ class NearDedup(Filter):
 
     def _run(self, pool, engine, workers):
         c = self.config
-        folder = tempfile.mkdtemp(prefix="thresher-minhash-", dir=c["work_dir"])
+        folder = make_work_folder(c["work_dir"])
         try:
             task = SignatureTask(folder, c["shingle"], c["ngram"], c["num_perm"], c["scheme"], int(c["seed"]),
                                  self.banding.bands, self.banding.rows, bool(c["verify"]))
@@ -166,6 +211,12 @@ class NearDedup(Filter):
             accepted = jaccard >= c["threshold"]
             keep, reasons, scores = _survivors(pool, n, left[accepted], right[accepted], lengths, c["keep"], similarity)
             similarity.close()
+        except OSError as err:
+            if not _is_write_failure(err, folder):
+                raise
+            raise ThresherError(f"near-dedup cannot write its signatures in the work folder {folder} "
+                                f"({err.strerror or err}). Free space there, or give a folder with room and write "
+                                "access with --work-dir (work_dir=).") from None
         finally:
             shutil.rmtree(folder, ignore_errors=True)
         extra = {"banding": {"bands": self.banding.bands, "rows": self.banding.rows,
