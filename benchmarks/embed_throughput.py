@@ -54,7 +54,7 @@ def child(config: dict) -> dict:
         len(pool)
         embedder = Embedder(threads=config["threads"], cache_path=config["cache"])
         if config["kind"] == "thresher":
-            load_model(embedder.model, embedder.threads).encode(items[:32])
+            load_model(embedder.model).encode(items[:32])
         clock, cpu = time.perf_counter(), cpu_now()
         vectors = embedder.embed_pool(pool)
     wall, used = time.perf_counter() - clock, cpu_now() - cpu

@@ -141,6 +141,30 @@ def test_a_second_process_waits_for_the_first_and_reads_its_vectors(tmp_path, mo
         else:
             pytest.fail("no message while waiting for the lock")
         assert thread.is_alive() and not result
-        shutil.copy(whole.summary["path"], target)  # it finishes...
+        # it finishes (an entry is its metadata, then its vectors renamed into place)...
+        shutil.copy(whole.summary["path"].replace(".npy", ".json"), target.with_suffix(".json"))
+        shutil.copy(whole.summary["path"], target)
     thread.join(60)  # ...and lets go
     assert waiting.summary["cached"] is True and np.array_equal(np.asarray(result["v"]), np.asarray(vectors))
+
+
+def test_selecting_inside_a_script_leaves_torch_threads_and_the_environment_as_they_were(tmp_path, monkeypatch):
+    import os
+
+    import torch
+
+    import thresher
+
+    monkeypatch.setenv("THRESHER_CACHE", str(tmp_path / "cache"))
+    for name in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"):
+        monkeypatch.delenv(name, raising=False)
+    threads = max(2, torch.get_num_threads())
+    torch.set_num_threads(threads)  # a user's own setting, which the embedding's one thread must not outlive
+    try:
+        environment = dict(os.environ)
+        selection = thresher.select(_pool(TEXTS), method="kmeans-quota", budget=3, seed=0)
+        assert len(selection.ids) == 3
+        assert torch.get_num_threads() == threads
+        assert dict(os.environ) == environment
+    finally:
+        torch.set_num_threads(threads)

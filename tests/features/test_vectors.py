@@ -45,8 +45,8 @@ def test_with_features_checks_rows_and_reads_npy(tmp_path):
         pool.with_features(np.zeros((2, 4)))
     np.save(tmp_path / "e.npy", np.arange(12, dtype=np.float32).reshape(3, 4))
     featured = pool.with_features(tmp_path / "e.npy")
-    assert pool.features is None and featured.features.shape == (3, 4)
-    assert isinstance(featured.features, np.memmap)
+    assert dict(pool.features) == {} and featured.features["embeddings"].shape == (3, 4)
+    assert isinstance(featured.features["embeddings"], np.memmap)
 
 
 def test_embeddings_from_a_column_skip_quarantined_records(tmp_path):

@@ -10,7 +10,9 @@ from __future__ import annotations
 import copy
 import json
 import os
-from typing import TYPE_CHECKING, Any, Sequence
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any, Iterator, Mapping, Sequence
 
 import numpy as np
 import pyarrow as pa
@@ -30,6 +32,7 @@ if TYPE_CHECKING:
     from thresher.selection import Selection
 
 READER_VERSION = 1
+EMBEDDINGS = "embeddings"  # the name under which methods look for embeddings in `Pool.features`
 
 
 class Pool:
@@ -50,7 +53,8 @@ class Pool:
         self.on_bad_record = check_policy(on_bad_record)
         self._index: PoolIndex | None = None
         self._fingerprint: str | None = None
-        self.features: np.ndarray | None = None
+        self._content_fingerprint: str | None = None
+        self._features: dict[str, np.ndarray] = {}
         # A folder for per-shard checkpoints (`thresher.data.checkpoint`): set it and a long
         # scan that is stopped resumes at the shards it had not finished.
         self.checkpoint_dir: str | os.PathLike | None = None
@@ -127,14 +131,21 @@ class Pool:
         pool = cls.from_arrow(table, name="<numpy arrays>", kind="numpy", original=(features, labels),
                               text_field=None, label_field="label" if labels is not None else None,
                               id_field="id" if ids is not None else None)
-        pool.features = features
+        pool._features = {EMBEDDINGS: features}
         return pool
 
-    def with_features(self, features: "np.ndarray | str | os.PathLike") -> "Pool":
-        """This pool with feature vectors (embeddings) attached, one row per record:
-        `features: (n, d)`, or the path of a .npy file of them (memory-mapped, not read
-        into memory). Methods that work on embeddings use them instead of embedding the
-        text. The pool itself is not changed."""
+    @property
+    def features(self) -> Mapping[str, np.ndarray]:
+        """Per-record arrays attached to the pool, by name (read-only; empty when none):
+        `pool.features["embeddings"]` is `(n, d)`, one row per record in pool order. Add
+        one with `with_features`."""
+        return MappingProxyType(self._features)
+
+    def with_features(self, features: "np.ndarray | str | os.PathLike", name: str = EMBEDDINGS) -> "Pool":
+        """A new pool with per-record arrays `features: (n, d)` attached as `name` (replacing
+        one of that name), or the path of a .npy file of them (memory-mapped, not read into
+        memory). Methods that work on embeddings use `features["embeddings"]` instead of
+        embedding the text. The pool itself is not changed."""
         source = features
         if isinstance(features, (str, os.PathLike)):
             try:
@@ -142,14 +153,14 @@ class Pool:
             except (OSError, ValueError) as err:
                 raise UsageError(f"{source}: cannot read it as a .npy array of embeddings ({err}).") from None
         features = features if isinstance(features, np.ndarray) else np.asarray(features)
-        name = source if isinstance(source, (str, os.PathLike)) else "features"
+        where = source if isinstance(source, (str, os.PathLike)) else f"features {name!r}"
         if features.ndim != 2 or features.dtype.kind not in "fiu":
-            raise UsageError(f"{name}: embeddings must be a 2-d numeric array (n, d); got {features.dtype} {features.shape}.")
+            raise UsageError(f"{where}: must be a 2-d numeric array (n, d); got {features.dtype} {features.shape}.")
         if len(features) != len(self):
-            raise UsageError(f"{name} has {len(features):,} rows, but the pool has {len(self):,} records; "
+            raise UsageError(f"{where} has {len(features):,} rows, but the pool has {len(self):,} records; "
                              "give one row per record, in pool order.")
         pool = copy.copy(self)
-        pool.features = features
+        pool._features = {**self._features, name: features}
         pool._fingerprint = None if isinstance(self.source, MemorySource) else self._fingerprint
         return pool
 
@@ -173,9 +184,10 @@ class Pool:
             digest = xxhash.xxh3_128(json.dumps(self.options, sort_keys=True).encode())
             if isinstance(self.source, MemorySource):
                 _hash_table(digest, self.source.table)
-                if self.features is not None:
-                    for start in range(0, len(self.features), 65536):  # in slices: features may be a large memory map
-                        digest.update(np.ascontiguousarray(self.features[start : start + 65536]).tobytes())
+                for name, values in sorted(self._features.items()):
+                    digest.update(f"{name}:{values.dtype}:{values.shape}".encode())
+                    for start in range(0, len(values), 65536):  # in slices: features may be a large memory map
+                        digest.update(np.ascontiguousarray(values[start : start + 65536]).tobytes())
             else:
                 total = sum(os.path.getsize(path) for path in self.source.paths)
                 with progress("fingerprint", total, "bytes") as bar:
@@ -189,18 +201,45 @@ class Pool:
             self._fingerprint = digest.hexdigest()
         return self._fingerprint
 
+    @property
+    def content_fingerprint(self) -> str:
+        """A hash of what a featurizer sees: the standardised text of every record kept,
+        in pool order (see `thresher.data.content`); not labels, domains, ids, file names or
+        layout, so the same texts read with other options, from another format or from a
+        list share it. Cached features are keyed by it. One pass, then kept. A pool with
+        no text: its `fingerprint`."""
+        if self._content_fingerprint is None:
+            if not self.fields.has_text:
+                self._content_fingerprint = self.fingerprint
+            else:
+                from thresher.data.content import TextHashes, content_digest
+
+                _, outputs = self.scan([TextHashes()])
+                self._content_fingerprint = content_digest(outputs[0] if outputs else [])
+        return self._content_fingerprint
+
     # ---- scanning -----------------------------------------------------------------
     def scan(self, tasks: Sequence[Task] = (), *, engine: Engine | str | None = None, workers: int | None = None,
-             tokens: bool = False) -> tuple[PoolIndex, list[Any]]:
+             tokens: bool = False, sample: float | None = None) -> tuple[PoolIndex, list[Any]]:
         """One pass over the pool: its index, and `outputs[t]`, task t's results per batch in pool order.
 
         tasks: picklable callables `task(batch) -> result`, where `batch` is an Arrow
             RecordBatch with columns text, label, domain, id (those configured). With
             `checkpoint_dir` set, each shard's results are kept there for a resume, unless
             a task says `checkpoint = False` (its results point at files of this run).
+        sample: read only the first `sample` (0 < sample < 1) of every shard, a uniform
+            sample at a fraction of a pass (see `thresher.data.sample`). The index returned
+            then covers the sample alone (its line numbers are not the files') and is not
+            kept as the pool's.
         """
         engine = get_engine(engine, workers)
         shards = self.source.plan()
+        if sample is not None:
+            if not 0 < sample <= 1:
+                raise UsageError(f"sample={sample!r}: give a fraction of the pool, 0 < sample <= 1.")
+            from thresher.data.sample import sample_shards
+
+            shards = sample_shards(self.source, shards, sample) if sample < 1 else shards
         work = jobs(self.source, self.fields, shards, self.on_bad_record, tokens, tasks)
         if isinstance(self.source, MemorySource):
             engine = get_engine("local", 1)  # the table is here already; shipping it to workers costs more
@@ -234,9 +273,29 @@ class Pool:
             raise BadRecordError(first.file, first.line, first.reason, unit=first.kind, hint=self._hint(first.reason))
         if index.ids is not None:
             _check_unique_ids(index, self.fields.id_field, self.source.paths)
-        if self._index is None or (tokens and self._index.tokens is None):
+        if sample is None and (self._index is None or (tokens and self._index.tokens is None)):
             self._index = index
         return index, outputs
+
+    def stream(self, columns: Sequence[str] = ("text",), *, engine: Engine | str | None = None,
+               workers: int | None = None) -> Iterator[pa.RecordBatch]:
+        """The pool's standard batches (the given columns of text, label, domain, id), in
+        pool order, read shard by shard through the same jobs as `scan`: the bad-record
+        policy applies, so row i of the stream is pool position i. Reads in this process
+        unless an engine or workers are given (a slow consumer, such as a model, would
+        otherwise let workers pile up whole shards in memory)."""
+        engine = get_engine(engine, workers) if engine is not None or workers else get_engine("local", 1)
+        if isinstance(self.source, MemorySource):
+            engine = get_engine("local", 1)
+        work = jobs(self.source, self.fields, self.source.plan(), self.on_bad_record, False, [_Columns(tuple(columns))])
+        with progress(f"read {_short(self.source.paths)}", len(work), "shards") as bar:
+            for result in engine.map(scan_shard, work):
+                if self.on_bad_record == "error" and result.bad:
+                    self.scan()  # raises the error with the file's own line number, as every read does
+                    raise ThresherError(f"{_short(self.source.paths)}: a bad record was read; run again.")
+                for (batch,) in result.outputs:
+                    yield batch
+                bar.advance(1)
 
     def _checkpoint_keys(self, shards, tokens: bool, tasks) -> tuple[Any, list[str]]:
         """(checkpoint folder, one key per shard), or (None, []) when this scan keeps none:
@@ -337,6 +396,16 @@ class Pool:
 
     def __repr__(self) -> str:
         return f"Pool({_short(self.source.paths)}, format={self.format!r}, fields={self.fields})"
+
+
+@dataclass(frozen=True)
+class _Columns:
+    """Per-batch task of `Pool.stream`: the batch itself, cut to the named columns."""
+
+    names: tuple[str, ...]
+
+    def __call__(self, batch: pa.RecordBatch) -> pa.RecordBatch:
+        return batch.select(list(self.names))
 
 
 def _short(paths: Sequence[str]) -> str:

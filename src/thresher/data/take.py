@@ -154,7 +154,7 @@ class Subset:
 
     def to_numpy(self) -> tuple[np.ndarray, np.ndarray | None]:
         """(features (k, d), labels (k,) or None) for a pool made from NumPy arrays."""
-        if self.pool.features is None:
+        if getattr(self.pool.source, "kind", None) != "numpy":
             raise UsageError("to_numpy() needs a pool made with Pool.from_numpy; use to_arrow() or write().")
         rows = np.repeat(self.positions, self.counts) if self.counts is not None else self.positions
         features, labels = self.pool.source.original

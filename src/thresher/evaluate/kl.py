@@ -20,31 +20,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-
-def ngram_distribution(counts: np.ndarray, smoothing: float = 1.0) -> np.ndarray:
-    """Probabilities (buckets,) float64 from counts (buckets,), with `smoothing` added to each."""
-    counts = np.asarray(counts, dtype=np.float64) + smoothing
-    total = counts.sum()
-    return counts / total if total > 0 else np.full(len(counts), 1.0 / max(len(counts), 1))
-
-
-def kl_divergence(p: np.ndarray, q: np.ndarray) -> float:
-    """KL(p || q) in nats for distributions of the same length (0 log 0 = 0)."""
-    p = np.asarray(p, dtype=np.float64)
-    q = np.asarray(q, dtype=np.float64)
-    if p.shape != q.shape:
-        raise ValueError(f"distributions differ in length: {p.shape} vs {q.shape}")
-    support = p > 0
-    with np.errstate(divide="ignore"):
-        return float(np.sum(p[support] * (np.log(p[support]) - np.log(q[support]))))
-
-
-def kl_reduction(target_counts: np.ndarray, raw_counts: np.ndarray, selected_counts: np.ndarray,
-                 smoothing: float = 1.0) -> float:
-    """KL(target || raw) - KL(target || selected) in nats, from hashed n-gram counts (buckets,)."""
-    target = ngram_distribution(target_counts, smoothing)
-    return kl_divergence(target, ngram_distribution(raw_counts, smoothing)) - \
-        kl_divergence(target, ngram_distribution(selected_counts, smoothing))
+from thresher.features.kl import kl_divergence, kl_reduction, ngram_distribution  # noqa: F401  (re-exported; the maths live there)
 
 
 def selection_kl_reduction(pool: Any, selection: Any, target: Any, *, ngrams: int = 2, buckets: int = 10_000,

@@ -35,7 +35,7 @@ class Task:
 
     `*_x: (n, d) float32`, `*_y: (n,) int` codes into `classes`. `pool` is a thresher Pool
     over the train records (text when the data has text, labels, domains) with
-    `pool.features = train_x`. For target-aware scenarios, `target` is handed to each
+    `pool.features["embeddings"]` = train_x. For target-aware scenarios, `target` is handed to each
     selector and `domains`/`target_domain` give the domain precision of a selection.
     """
 
@@ -73,7 +73,7 @@ def make_task(dataset, features) -> Task:
     if dataset.train.texts is not None:
         table = pa.table({"text": dataset.train.texts, "label": [str(v) for v in dataset.train.labels]})
         pool = Pool.from_arrow(table, name=f"<{dataset.name} train>", label_field="label")
-        pool.features = features.train
+        pool = pool.with_features(features.train)
     else:
         pool = Pool.from_numpy(np.asarray(features.train), labels=np.array([str(v) for v in dataset.train.labels]))
     return Task(dataset.name, pool, features.train, train_y, features.validation, val_y, features.test, test_y,

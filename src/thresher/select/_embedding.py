@@ -2,9 +2,10 @@
 and walking a greedy choice within a budget.
 
 Embeddings come from, in order: the `embeddings` parameter (a .npy file with one row
-per record, or the name of a list/vector column), `pool.features` (see
+per record, or the name of a list/vector column), `pool.features["embeddings"]` (see
 `Pool.with_features`), else the pool's text embedded with `model` (the `[embed]`
-extra; cached on disk, so the second method on the same pool does not re-embed).
+extra; cached in the feature store by the pool's texts, so the second method on the
+same texts does not re-embed).
 Every method works in cosine geometry: rows are L2-normalised block by block.
 """
 
@@ -36,7 +37,7 @@ class EmbeddingSelector(Selector):
 
     def check(self, pool, target) -> None:
         super().check(pool, target)
-        if not self.config["embeddings"] and pool.features is None and not pool.fields.has_text:
+        if not self.config["embeddings"] and "embeddings" not in pool.features and not pool.fields.has_text:
             raise UsageError(f"method {self.name} needs embeddings: give --embeddings FILE.npy, attach them with "
                              "pool.with_features(...), or give the pool a text field to embed.")
 
@@ -48,7 +49,7 @@ class EmbeddingSelector(Selector):
         source = self.config["embeddings"]
         if source:
             if os.path.isfile(source):
-                return ctx.pool.with_features(source).features
+                return ctx.pool.with_features(source).features["embeddings"]
             if source.endswith(".npy"):
                 raise UsageError(f"embeddings file {source} does not exist.")
             return check_matrix(column_vectors(ctx.pool, source), ctx.index.n, f"column {source!r}")
@@ -62,7 +63,7 @@ class EmbeddingSelector(Selector):
         targets = target if isinstance(target, (list, tuple)) else [target]
         parts = []
         for pool in targets:
-            if pool.features is None and not pool.fields.has_text:
+            if "embeddings" not in pool.features and not pool.fields.has_text:
                 raise UsageError(f"method {self.name}: the target has neither text nor features to embed.")
             parts.append(check_matrix(embed_pool(pool, self.config["model"]), name="target embeddings"))
         matrix = np.concatenate([np.asarray(p, dtype=np.float32) for p in parts]) if parts else np.zeros((0, dimensions))

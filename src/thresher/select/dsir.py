@@ -208,7 +208,7 @@ class DSIR(Selector):
         """KL reduction (nats) of a pool of selected records under this fitted model,
         averaged over targets: how much closer the selection's hashed n-gram distribution
         is to each target's than the raw pool's is (see `thresher.evaluate.kl`)."""
-        from thresher.evaluate.kl import kl_reduction
+        from thresher.features.kl import kl_reduction
         from thresher.features.ngram_model import CountTask
 
         if self.model_ is None:
