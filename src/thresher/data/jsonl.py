@@ -44,16 +44,7 @@ def iter_file_blocks(path: str, start: int = 0, end: int | None = None,
     decompressed; their blocks have no file offset (None).
     """
     if compression_of(path) is not None:
-        with open_stream(path) as stream:
-            carry = b""
-            while data := stream.read(block_bytes):
-                data = carry + data if carry else data
-                cut = data.rfind(b"\n") + 1
-                carry, data = (data[cut:], data[:cut]) if cut else (data, b"")
-                if data:
-                    yield None, data
-            if carry:
-                yield None, carry
+        yield from _compressed_blocks(path, block_bytes)
         return
     stop = os.path.getsize(path) if end is None else end
     with open(path, "rb") as handle:
@@ -75,6 +66,30 @@ def iter_file_blocks(path: str, start: int = 0, end: int | None = None,
                 data += more
             yield position, data
             position += len(data)
+
+
+def _compressed_blocks(path: str, block_bytes: int) -> Iterator[tuple[None, bytes]]:
+    """Blocks of whole lines of a compressed file; a truncated or corrupt stream is a
+    ThresherError naming the file (the decompressor's own words name none)."""
+    from thresher.errors import ThresherError
+
+    try:
+        with open_stream(path) as stream:
+            carry = b""
+            while data := stream.read(block_bytes):
+                data = carry + data if carry else data
+                cut = data.rfind(b"\n") + 1
+                carry, data = (data[cut:], data[:cut]) if cut else (data, b"")
+                if data:
+                    yield None, data
+            if carry:
+                yield None, carry
+    except (pa.ArrowException, OSError) as err:
+        raise ThresherError(
+            f"{path}: the {compression_of(path)} stream is truncated or corrupt ({err}). Copy or download the file "
+            "again; the records before the damage can be recovered with e.g. `zcat -f FILE > part.jsonl` "
+            "(`zstdcat` for .zst)."
+        ) from None
 
 
 def iter_blocks(path: str, start: int = 0, end: int | None = None, block_bytes: int = BLOCK_BYTES) -> Iterator[bytes]:
@@ -163,7 +178,8 @@ def infer_schema(path: str, spec: FieldSpec) -> pa.Schema:
     """Arrow types of the fields `spec` reads, from the first lines of `path`.
 
     Text fields are strings. Label, domain and id are int64, float64 or bool when every
-    sampled value is one, else strings (numbers are then read as their text).
+    sampled value is one, else strings (numbers are then read as their text). A later
+    value of another scalar type turns the field into strings (see `JsonlParser`).
     """
     seen: dict[str, set[str]] = {field: set() for field in spec.other_sources.values()}
     if seen:
@@ -207,15 +223,31 @@ _ACCEPTS = {
 }
 
 
+class _TypeChanged(Exception):
+    """A label, domain or id value of another scalar type than the field's so far."""
+
+    def __init__(self, field: str):
+        self.field = field
+
+
 class JsonlParser:
-    """Parses blocks of JSON lines into the raw columns `spec` needs."""
+    """Parses blocks of JSON lines into the raw columns `spec` needs.
+
+    A label, domain or id field sampled as numbers or booleans that later holds a value
+    of another scalar type (an int label for 1,200 lines, then names) is read as strings
+    from that block on; the scan makes the whole column strings (`scan.same_type`), so
+    the result does not depend on where shards begin. An id column of ints alone stays int.
+    """
 
     def __init__(self, spec: FieldSpec, schema: pa.Schema):
         self.spec = spec
-        self.schema = schema
         self.text_fields = set(spec.text_sources)
         self.template_fields = self.text_fields if spec.template else set()
         self.read_options = pa_json.ReadOptions(use_threads=False, block_size=BLOCK_BYTES * 2)
+        self._use(schema)
+
+    def _use(self, schema: pa.Schema) -> None:
+        self.schema = schema
         self.parse_options = pa_json.ParseOptions(explicit_schema=schema, unexpected_field_behavior="ignore")
 
     def parse(self, block: bytes, starts: np.ndarray, ends: np.ndarray) -> tuple[pa.Table, np.ndarray, list[tuple[int, str, str]], int]:
@@ -224,6 +256,14 @@ class JsonlParser:
         Returns the good rows' raw columns, their line indexes in the block (n,) int64, the
         bad lines as (line index, reason, raw text), and the count of blank lines.
         """
+        while True:
+            try:
+                return self._parse(block, starts, ends)
+            except _TypeChanged as change:
+                at = self.schema.get_field_index(change.field)
+                self._use(self.schema.set(at, pa.field(change.field, pa.string())))
+
+    def _parse(self, block: bytes, starts: np.ndarray, ends: np.ndarray) -> tuple[pa.Table, np.ndarray, list[tuple[int, str, str]], int]:
         n_lines = len(starts)
         table = None
         if is_valid_utf8(block):
@@ -277,6 +317,8 @@ class JsonlParser:
             if kind not in allowed:
                 if name in self.text_fields:
                     return f'field "{name}" is a {kind}, not text', None
+                if kind in _ACCEPTS["string"]:
+                    raise _TypeChanged(name)
                 return f'field "{name}" is a {kind}, but earlier records have {wanted}', None
             values[name] = str(value) if wanted == "string" and kind != "str" else value
         return None, values

@@ -125,7 +125,8 @@ def scan_shard(job: tuple) -> ShardResult:
     return ShardResult(
         file_index=shard.file_index,
         locations=np.concatenate(locations) if locations else np.zeros(0, np.int64),
-        columns={name: pa.chunked_array(parts).combine_chunks() if parts else None for name, parts in columns.items()},
+        columns={name: pa.chunked_array(same_type(parts)).combine_chunks() if parts else None
+                 for name, parts in columns.items()},
         tokens=np.concatenate(tokens) if tokens else (np.zeros(0, np.int64) if tokens is not None else None),
         bad=bad,
         n_lines=n_lines,
@@ -134,6 +135,22 @@ def scan_shard(job: tuple) -> ShardResult:
         offsets=_joined_or_none(offsets),
         lengths=_joined_or_none(lengths),
     )
+
+
+def same_type(parts: list[pa.Array]) -> list[pa.Array]:
+    """Parts of one column as one type: as they are when they agree, else all as strings
+    (a JSON lines field whose values turned from numbers to text part way, files whose
+    columns differ). Ints become their digits, other values their Python text, as the
+    line-by-line reader writes them."""
+    if len({part.type for part in parts}) <= 1:
+        return parts
+    return [part if pa.types.is_string(part.type) else _as_text(part) for part in parts]
+
+
+def _as_text(part: pa.Array) -> pa.Array:
+    if pa.types.is_integer(part.type) or pa.types.is_null(part.type) or pa.types.is_large_string(part.type):
+        return part.cast(pa.string())
+    return pa.array([None if value is None else str(value) for value in part.to_pylist()], pa.string())
 
 
 def _joined_or_none(parts: list) -> np.ndarray | None:
@@ -202,7 +219,7 @@ def merge(results: Sequence[ShardResult], paths: Sequence[str], unit: str) -> tu
     def joined(name: str) -> pa.Array | None:
         if name not in columns:
             return None
-        parts = columns[name]
+        parts = same_type(columns[name])
         return pa.chunked_array(parts).combine_chunks() if parts else pa.array([])
 
     locations_all = np.concatenate(locations) if locations else np.zeros(0, np.int64)

@@ -70,12 +70,15 @@ def detect_format(path: str) -> str:
 
 
 def expand_paths(paths: str | os.PathLike | list) -> list[str]:
-    """Files named by paths and globs, in a stable order; an unmatched name is an error."""
+    """Files named by paths and globs, in a stable order; an unmatched name is an error.
+    A name that exists is taken literally, even with glob characters (`pool[1].jsonl`)."""
     if isinstance(paths, (str, os.PathLike)):
         paths = [paths]
     files: list[str] = []
     for path in map(str, paths):
-        if any(ch in path for ch in "*?["):
+        if os.path.isfile(path):
+            files.append(path)
+        elif any(ch in path for ch in "*?[") and not os.path.isdir(path):
             matched = sorted(glob.glob(path, recursive=True))
             if not matched:
                 raise UsageError(f"no file matches {path}.")
@@ -147,7 +150,7 @@ class FileSource:
             self._schema = jsonl.infer_schema(self.paths[0], spec)
         elif self.format == "parquet":
             for path in self.paths:
-                schema = pq.read_schema(path)
+                schema = parquet_file(path).schema_arrow
                 check_columns(path, schema.names, spec)
                 for name in spec.text_sources:
                     kind = schema.field(name).type
@@ -164,7 +167,7 @@ class FileSource:
             if self.format == "jsonl" and jsonl.compression_of(path) is None:
                 shards.extend(Shard(index, start, end, end - start) for start, end in _line_ranges(path, size, self.shard_bytes))
             elif self.format == "parquet":
-                meta = pq.ParquetFile(path).metadata
+                meta = parquet_file(path).metadata
                 groups = max(meta.num_row_groups, 1)
                 per_shard = max(1, int(self.shard_bytes // max(size / groups, 1)))
                 for start in range(0, meta.num_row_groups, per_shard):
@@ -205,13 +208,20 @@ class FileSource:
             yield from self._read_csv(path, spec)
 
     def _read_parquet(self, path: str, shard: Shard, spec: FieldSpec) -> Iterator[RawBatch]:
-        handle = pq.ParquetFile(path)
+        handle = parquet_file(path)
         meta = handle.metadata
         row = sum(meta.row_group(g).num_rows for g in range(shard.start)) + 1
         groups = list(range(shard.start, shard.end))
         if not groups:
             return
-        for batch in handle.iter_batches(row_groups=groups, columns=spec.required or None, batch_size=1 << 16, use_threads=False):
+        batches = handle.iter_batches(row_groups=groups, columns=spec.required or None, batch_size=1 << 16, use_threads=False)
+        while True:
+            try:
+                batch = next(batches, None)
+            except (pa.ArrowException, OSError) as err:
+                raise _not_parquet(path, err, f"row group {shard.start}..{shard.end - 1}") from None
+            if batch is None:
+                return
             table = pa.Table.from_batches([batch])
             locations = np.arange(row, row + table.num_rows, dtype=np.int64)
             row += table.num_rows
@@ -226,7 +236,9 @@ class FileSource:
         return read, parse, convert
 
     def _csv_header(self, path: str) -> list[str]:
-        read, parse, _ = self.csv_options(None)
+        # Malformed rows in the first block are skipped here (only the names are wanted);
+        # the read that follows sets them aside with their reasons.
+        read, parse, _ = self.csv_options(None, lambda row: "skip")
         try:
             with pa_csv.open_csv(path, read_options=read, parse_options=parse) as reader:
                 return reader.schema.names
@@ -265,6 +277,23 @@ class FileSource:
             yield batch
         if bad:
             yield RawBatch(pa.table({name: pa.array([], pa.string()) for name in spec.required}), np.zeros(0, np.int64), list(bad))
+
+
+def parquet_file(path: str) -> pq.ParquetFile:
+    """The Parquet file at `path`; a file that is not one (corrupt, cut short, JSON by
+    another name) is a ThresherError naming it."""
+    try:
+        return pq.ParquetFile(path)
+    except (pa.ArrowException, OSError) as err:
+        raise _not_parquet(path, err) from None
+
+
+def _not_parquet(path: str, err: Exception, where: str = "") -> ThresherError:
+    detail = str(err).splitlines()[0] if str(err) else type(err).__name__
+    return ThresherError(
+        f"{path}{' ' + where if where else ''}: cannot read it as Parquet ({detail}). The file is corrupt, cut short "
+        "or not Parquet: copy it again, or if it holds JSON lines or CSV, name it so or pass --format."
+    )
 
 
 def _line_ranges(path: str, size: int, shard_bytes: int) -> list[tuple[int, int]]:
