@@ -27,6 +27,10 @@ _PERCENT = re.compile(r"^\s*([0-9]*\.?[0-9]+)\s*%\s*$")
 _HELP = 'Use a count (2000, "50k"), a fraction or percent ("0.1", "10%") or tokens ("2M tokens").'
 
 
+def _zero(budget) -> UsageError:
+    return UsageError(f"budget {budget!r} keeps nothing; ask for at least one record or token. {_HELP}")
+
+
 @dataclass(frozen=True)
 class Budget:
     """A parsed budget. `kind` is "count", "fraction" or "tokens"; `value` its amount."""
@@ -45,6 +49,8 @@ class Budget:
         if isinstance(budget, (int, np.integer)):
             if budget < 0:
                 raise UsageError(f"budget {budget} is negative. {_HELP}")
+            if budget == 0:
+                raise _zero(int(budget))
             return cls("count", int(budget), str(budget))
         if isinstance(budget, (float, np.floating)):
             if not (0 < budget <= 1) or math.isnan(budget):
@@ -59,10 +65,12 @@ class Budget:
         if m := _PERCENT.match(text):
             fraction = float(m.group(1)) / 100
             if fraction <= 0:
-                raise UsageError(f"budget {budget!r} is zero. {_HELP}")
+                raise _zero(budget)
             return cls("fraction", fraction, text)
         if m := _TOKENS.match(text):
             tokens = float(m.group(1)) * _SUFFIX[m.group(2).lower()]
+            if math.floor(tokens) == 0:
+                raise _zero(budget)
             return cls("tokens", math.floor(tokens), text)
         if m := _COUNT.match(text):
             number = float(m.group(1)) * _SUFFIX[m.group(2).lower()]
@@ -70,6 +78,8 @@ class Budget:
                 return cls.parse(number)  # "0.1" means a fraction, as the float does
             if number != math.floor(number):
                 raise UsageError(f"budget {budget!r} is not a whole number of records. {_HELP}")
+            if number == 0:
+                raise _zero(budget)
             return cls("count", int(number), text)
         raise UsageError(f"cannot read budget {budget!r}. {_HELP}")
 
@@ -78,6 +88,11 @@ class Budget:
         if self.kind == "tokens":
             if total_tokens is None:
                 raise ValueError("a token budget needs the pool's token count")
+            if total_tokens == 0:
+                raise UsageError(
+                    f"budget {self.text or self.value} is in tokens, but the pool's texts have no tokens (all empty or "
+                    "whitespace). Give a count or a fraction, or check --text-field / --template."
+                )
             if self.value > total_tokens and not replace:
                 raise UsageError(
                     f"budget {self.text or self.value} is more than the pool's {total_tokens:,} tokens. "

@@ -29,11 +29,11 @@ def pools_and_budgets(draw):
     })
     kind = draw(st.sampled_from(["count", "fraction", "tokens"]))
     if kind == "count":
-        budget = draw(st.integers(min_value=0, max_value=n))
+        budget = draw(st.integers(min_value=1, max_value=n))  # 0 keeps nothing: a usage error
     elif kind == "fraction":
         budget = draw(st.floats(min_value=0.01, max_value=1.0))
     else:
-        budget = f"{draw(st.integers(min_value=0, max_value=sum(words) + n))} tokens"
+        budget = f"{draw(st.integers(min_value=1, max_value=sum(words) + n))} tokens"
     seed = draw(st.integers(min_value=0, max_value=2**31))
     return table, budget, seed
 
