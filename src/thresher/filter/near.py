@@ -115,9 +115,10 @@ def work_folder_prefix(pid: int | None = None) -> str:
     return f"thresher-minhash-{os.getpid() if pid is None else pid}-{HOST_TAG}-"
 
 
-def make_work_folder(work_dir: str | None) -> str:
-    """A new private work folder in `work_dir` (default: the system temp folder), after
-    removing the folders there that killed runs of this host left behind."""
+def work_folder(work_dir: str | None) -> str:
+    """The path of a new work folder in `work_dir` (default: the system temp folder), not
+    yet created (see `_create`), after removing the folders there that killed runs of
+    this host left behind."""
     from thresher.io import dead_owner
 
     parent = work_dir or tempfile.gettempdir()
@@ -132,10 +133,15 @@ def make_work_folder(work_dir: str | None) -> str:
         if dead_owner(name, _WORK_FOLDER) and os.path.isdir(path) and not os.path.islink(path) \
                 and os.lstat(path).st_uid == getattr(os, "getuid", lambda: os.lstat(path).st_uid)():
             shutil.rmtree(path, ignore_errors=True)
+    return os.path.join(os.path.abspath(parent), work_folder_prefix() + uuid.uuid4().hex[:12])
+
+
+def _create(folder: str) -> None:
+    """Create the private (0700) work folder; a parent that refuses is a usage error."""
     try:
-        return tempfile.mkdtemp(prefix=work_folder_prefix(), dir=parent)
+        os.mkdir(folder, 0o700)
     except OSError as err:
-        raise UsageError(f"cannot create a work folder in {parent} ({err.strerror or err}); "
+        raise UsageError(f"cannot create a work folder in {os.path.dirname(folder)} ({err.strerror or err}); "
                          "give a folder you can write to with --work-dir (work_dir=).") from None
 
 
@@ -195,8 +201,9 @@ class NearDedup(Filter):
 
     def _run(self, pool, engine, workers):
         c = self.config
-        folder = make_work_folder(c["work_dir"])
+        folder = work_folder(c["work_dir"])  # named before it exists, so a stop at any point removes it
         try:
+            _create(folder)
             task = SignatureTask(folder, c["shingle"], c["ngram"], c["num_perm"], c["scheme"], int(c["seed"]),
                                  self.banding.bands, self.banding.rows, bool(c["verify"]))
             index, outputs = pool.scan([task], engine=engine, workers=workers)
