@@ -304,7 +304,8 @@ def select(pool, method, budget, out, manifest, seed, workers, order, replace, t
         rows.append(("quarantine", str(quarantine_path)))
     if report_kl and written and target is not None and hasattr(selector, "kl_reduction"):
         picked = open_pool([out], **{**reading, "format_": None, "checkpoint": None})
-        rows.append(("KL reduction", f"{selector.kl_reduction(picked):.4f} nats (hashed n-grams; > 0: closer to the target)"))
+        reduction = selector.kl_reduction(data, picked, target, workers=workers)
+        rows.append(("KL reduction", f"{reduction:.4f} nats (hashed n-grams; > 0: closer to the target)"))
     rows.append(("time", f"{time.perf_counter() - clock:.2f} s (selection {selection.meta['duration_s']:.2f} s)"))
     _summary(rows)
 

@@ -9,10 +9,10 @@ import pytest
 
 from thresher.evaluate.protocol import Task, encode_labels, run_bench
 from thresher.evaluate.results import summarize
-from thresher.select import Selector, methods
+from thresher.select import Choice, SetSelector, methods
 
 
-class PlantedChoice(Selector):
+class PlantedChoice(SetSelector):
     """Picks uniformly at random among given pool positions (never registered)."""
 
     name = "planted"
@@ -22,8 +22,8 @@ class PlantedChoice(Selector):
         self.name = name
         self.positions = positions
 
-    def choose(self, ctx, scores, limit):
-        return ctx.rng.permutation(self.positions)[: limit.count], None
+    def choose(self, ctx, state, limit):
+        return Choice(ctx.rng.permutation(self.positions)[: limit.count])
 
 
 def planted_task(seed: int = 0) -> tuple[Task, np.ndarray, np.ndarray]:
@@ -84,13 +84,13 @@ def test_test_only_selectors_are_not_registered(planted_run):
     assert "oracle" not in methods() and "adversary" not in methods() and "planted" not in methods()
 
 
-class Weighted(Selector):
+class Weighted(SetSelector):
     """Keeps the first k records with weight 2.0, and a class missing entirely at k=3."""
 
     name = "weighted-first"
 
-    def choose(self, ctx, scores, limit):
-        return np.arange(limit.count), np.full(limit.count, 2.0)
+    def choose(self, ctx, state, limit):
+        return Choice(np.arange(limit.count), weights=np.full(limit.count, 2.0))
 
 
 def test_weights_tiny_selections_and_missing_classes_do_not_crash():
@@ -102,14 +102,14 @@ def test_weights_tiny_selections_and_missing_classes_do_not_crash():
     assert all(0 <= p["accuracy"] <= 1 for p in one)
 
 
-class Broken(Selector):
+class Broken(SetSelector):
     name = "broken"
 
-    def choose(self, ctx, scores, limit):
+    def choose(self, ctx, state, limit):
         raise RuntimeError("boom")
 
 
-class NeedsTarget(Selector):
+class NeedsTarget(SetSelector):
     name = "needs-target"
     needs = ("target",)
 

@@ -30,7 +30,9 @@ def test_planted_13gram_caught_and_12gram_not(tmp_path):
     ]
     selection = Decontaminate(against=[eval_path, other]).apply(_pool(texts))
     assert selection.ids.to_pylist() == ["p1", "p2"]
-    reasons = dict(zip(selection.dropped.column("id").to_pylist(), selection.dropped.column("reason").to_pylist()))
+    dropped = selection.dropped
+    reasons = {i: f"{code}: {detail}" for i, code, detail in zip(dropped.column("id").to_pylist(),
+               dropped.column("reason").to_pylist(), dropped.column("detail").to_pylist())}
     assert reasons["p0"] == f"contaminated: 13-gram '{' '.join(WORDS[2:15])}' from mmlu_test.jsonl"
     assert reasons["p3"].endswith("from gsm8k_test.jsonl")
     assert selection.meta["contaminated_by_set"] == {"mmlu_test.jsonl": 1, "gsm8k_test.jsonl": 1}
@@ -43,4 +45,5 @@ def test_flag_mode_keeps_records_with_reason_and_ngram_is_configurable(tmp_path)
     assert len(Decontaminate(against=[eval_path]).apply(_pool(texts))) == 2
     flagged = Decontaminate(against=[eval_path], ngram=8, mode="flag").apply(_pool(texts))
     assert len(flagged) == 2
-    assert flagged.kept.column("reason").to_pylist()[0].startswith("contaminated: 8-gram 'which of the")
+    assert flagged.kept.column("reason").to_pylist()[0] == "contaminated"
+    assert flagged.kept.column("detail").to_pylist()[0].startswith("8-gram 'which of the")

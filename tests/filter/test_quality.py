@@ -37,7 +37,8 @@ def _pool():
 
 
 def _broken_rules(selection):
-    return {row["id"]: [part.split(":")[0] for part in row["reason"].split("; ")] for row in selection.dropped.to_pylist()}
+    return {row["id"]: [row["reason"]] + [part.split(":")[0] for part in row["detail"].split("; ")[1:]]
+            for row in selection.dropped.to_pylist()}
 
 
 def test_default_rules_drop_exactly_the_bad_documents():
@@ -53,8 +54,8 @@ def test_default_rules_drop_exactly_the_bad_documents():
     for name, rule in expected.items():
         assert rule in broken[name], (name, broken[name])
     assert broken["short"] == ["word_count"] and broken["lorem"] == ["lorem_ipsum"]
-    reasons = {row["id"]: row["reason"] for row in selection.dropped.to_pylist()}
-    assert reasons["short"] == "word_count: 11 < min 50"
+    reasons = {row["id"]: (row["reason"], row["detail"]) for row in selection.dropped.to_pylist()}
+    assert reasons["short"] == ("word_count", "11 < min 50")
     assert selection.scores.tolist() == [1.0]
 
 

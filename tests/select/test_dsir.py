@@ -124,7 +124,7 @@ def test_min_length_leaves_short_documents_out_with_a_reason():
     assert (short.positions_of(sel.ids) >= 50).all()
     dropped = sel.table.filter(pa.compute.invert(sel.table.column("selected")))
     reasons = dropped.column("reason").to_pylist()
-    assert reasons.count("shorter than min_length") == 50
+    assert reasons.count("too-short") == 50
     # Off by default: short code-like documents are the best matches.
     assert (short.positions_of(thresher.select(short, "dsir", 40, target=target, seed=0, chooser="top-k").ids) < 50).all()
 

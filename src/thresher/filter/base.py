@@ -3,18 +3,21 @@
     sel = NearDedup(threshold=0.8).apply(pool, workers=2)
     clean = pool.take(sel)
 
-A filter looks at every record and keeps or drops it for a reason; it has no budget, so
-it is not a selector and not in the selector registry. Its result is a `Selection` like
-every selector's: the kept ids in pool order, then the dropped ids, each with a reason
-("duplicate of id 17 (jaccard~0.91)", "word_count: 12 < 50") and, where the filter
-measures one, a score. So filters chain with selectors: `selection & dedup`.
+A filter looks at every record and keeps or drops it for a reason; it has no budget. It
+is a step of the same protocol and registry as the selectors (`thresher.steps`, kind
+"filter"), with the same parameter system (`thresher.params.Param`), so `thresher
+methods --all`, the CLI and pipelines list both. Its result is a `Selection` like every
+selector's: the kept ids in pool order, then the dropped ids, each with a reason code and
+detail (`exact-duplicate` / `of id 17`, `word_count` / `12 < min 50`) and, where the
+filter measures one, a score. So filters chain with selectors: `selection & dedup`, or
+`pool.restrict(dedup)` to select within the survivors.
 """
 
 from __future__ import annotations
 
 import datetime
 import time
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Sequence
 
 import numpy as np
 import pyarrow as pa
@@ -23,31 +26,24 @@ from thresher._version import __version__
 from thresher.data.pool import Pool
 from thresher.data.scan import string_buffers
 from thresher.errors import UsageError
-from thresher.selection import Selection
+from thresher.params import Configured, Param
+from thresher.selection import Selection, reason_arrays
+from thresher.steps import StepContext
+
+Reason = "tuple[str, str | None] | None"  # (code, detail) or no reason
 
 
-class Filter:
-    """Base class of the filters. Subclasses set `name`, `paper`, `defaults` and
-    implement `_run(pool, engine, workers) -> (keep, reasons, scores, extra_meta)`."""
+class Filter(Configured):
+    """Base class of the filters. Subclasses set `name`, `summary`, `paper`, `params`
+    and implement `_run(pool, engine, workers) -> (keep, reasons, scores, extra_meta)`:
+    keep (n,) bool, reasons (n,) of (code, detail) or None, scores (n,) float64 or None."""
 
+    kind: ClassVar[str] = "filter"
     name: ClassVar[str] = ""
     summary: ClassVar[str] = ""
     paper: ClassVar[str | None] = None
-    defaults: ClassVar[dict[str, Any]] = {}
-
-    def __init__(self, **params: Any):
-        unknown = set(params) - set(self.defaults)
-        if unknown:
-            raise UsageError(f"{self.name} has no parameter {sorted(unknown)[0]!r}; "
-                             f"its parameters: {', '.join(self.defaults)}.")
-        self.config = {**self.defaults, **params}
-        self.validate()
-
-    def validate(self) -> None:
-        """Raise UsageError naming a bad parameter value."""
-
-    def get_params(self) -> dict[str, Any]:
-        return dict(self.config)
+    params: ClassVar[dict[str, Param]] = {}
+    needs: ClassVar[tuple[str, ...]] = ("text",)
 
     def apply(self, pool: Pool, *, engine=None, workers: int | None = None) -> Selection:
         """Keep or drop every record of `pool`; the same inputs give the same Selection
@@ -60,6 +56,7 @@ class Filter:
         index = pool.index()
         meta = {
             "method": self.name,
+            "shape": "filter",
             "params": self.get_params(),
             "pool_size": index.n,
             "pool_fingerprint": pool.fingerprint,
@@ -74,35 +71,32 @@ class Filter:
         selection.meta["duration_s"] = round(time.perf_counter() - clock, 4)
         return selection
 
-    def _run(self, pool: Pool, engine, workers) -> tuple[np.ndarray, list | np.ndarray, np.ndarray | None, dict]:
+    def run(self, pool: Pool, ctx: StepContext) -> Selection:
+        """The step protocol: `apply` on the context's engine (a filter has no budget)."""
+        return self.apply(pool, engine=ctx.engine, workers=ctx.workers)
+
+    def _run(self, pool: Pool, engine, workers) -> tuple[np.ndarray, Sequence, np.ndarray | None, dict]:
         raise NotImplementedError
 
-    def __repr__(self) -> str:
-        args = ", ".join(f"{k}={v!r}" for k, v in self.config.items())
-        return f"{type(self).__name__}({args})"
 
-
-def build_selection(pool: Pool, keep: np.ndarray, reasons, scores: np.ndarray | None, meta: dict) -> Selection:
-    """A Selection from per-position decisions: `keep: (n,) bool`, `reasons: (n,)` str or
-    None (a kept record may carry one, e.g. a flag), `scores: (n,) float64` or None."""
+def build_selection(pool: Pool, keep: np.ndarray, reasons: Sequence | None, scores: np.ndarray | None,
+                    meta: dict) -> Selection:
+    """A Selection from per-position decisions: `keep: (n,) bool`, `reasons: (n,)` of
+    (code, detail) or None (a kept record may carry one, e.g. a flag), `scores: (n,)
+    float64` or None (NaN: no score)."""
     keep = np.asarray(keep, dtype=bool)
     kept, dropped = np.flatnonzero(keep), np.flatnonzero(~keep)
-    reasons = np.asarray(reasons, dtype=object) if reasons is not None else np.full(len(keep), None, dtype=object)
-    kept_reasons = reasons[kept]
+    reasons = list(reasons) if reasons is not None else [None] * len(keep)
+    kept_codes, kept_details = reason_arrays([reasons[i] for i in kept])
+    dropped_codes, dropped_details = reason_arrays([reasons[i] for i in dropped])
 
-    def column(part):  # NaN means "no score": stored as null
-        return None if scores is None else pa.array(np.asarray(scores[part], dtype=np.float64), pa.float64(),
-                                                    from_pandas=True)
+    def column(part):
+        return None if scores is None else np.asarray(scores[part], dtype=np.float64)
 
-    return Selection.create(
-        pool.ids_at(kept),
-        scores=column(kept),
-        reasons=pa.array(kept_reasons.tolist(), pa.string()) if np.any(kept_reasons != None) else None,  # noqa: E711
-        dropped_ids=pool.ids_at(dropped),
-        dropped_scores=column(dropped),
-        dropped_reasons=pa.array(reasons[dropped].tolist(), pa.string()),
-        meta=meta,
-    )
+    return Selection.create(pool.ids_at(kept), positions=kept, scores=column(kept), reasons=kept_codes,
+                            details=kept_details, dropped_ids=pool.ids_at(dropped), dropped_positions=dropped,
+                            dropped_scores=column(dropped), dropped_reasons=dropped_codes,
+                            dropped_details=dropped_details, meta=meta)
 
 
 def text_buffers(text: pa.Array) -> tuple[np.ndarray, np.ndarray]:

@@ -19,6 +19,8 @@ import numpy as np
 
 from thresher.errors import UsageError
 from thresher.filter.base import Filter
+from thresher.params import Param
+from thresher.steps import register
 
 _WORD = re.compile(rb"[0-9A-Za-z\x80-\xff]+")
 
@@ -70,16 +72,17 @@ class _MatchTask:
         return counts, found
 
 
+@register
 class Decontaminate(Filter):
     """Drop (or flag) records sharing any n-word run with the evaluation sets."""
 
     name = "decontaminate"
     summary = "Records that share an n-gram with an evaluation set."
     paper = "Brown et al. 2020, Language Models are Few-Shot Learners (appendix C)"
-    defaults = {
-        "against": (),   # evaluation sets: Pools, or JSONL paths with a "text" field
-        "ngram": 13,     # words per n-gram
-        "mode": "drop",  # "drop" the records, or "flag" them (kept, with the reason)
+    params = {
+        "against": Param((), object, "evaluation sets: Pools, or JSONL paths with a text field"),
+        "ngram": Param(13, int, "words per n-gram"),
+        "mode": Param("drop", str, "drop the records, or flag them (kept, with the reason)", ("drop", "flag")),
     }
 
     def validate(self) -> None:
@@ -125,7 +128,7 @@ class Decontaminate(Filter):
         for batch_counts, found in (outputs[0] if outputs else []):
             counts[start: start + len(batch_counts)] = batch_counts
             for doc, owner, gram in found:
-                reasons[start + doc] = f"contaminated: {n_words}-gram '{gram}' from {names[owner]}"
+                reasons[start + doc] = ("contaminated", f"{n_words}-gram '{gram}' from {names[owner]}")
                 per_set[names[owner]] += 1
             start += len(batch_counts)
         keep = counts == 0 if self.config["mode"] == "drop" else np.ones(n, dtype=bool)

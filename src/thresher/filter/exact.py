@@ -20,6 +20,8 @@ import pyarrow.compute as pc
 from thresher.data.fields import FieldSpec
 from thresher.errors import UsageError
 from thresher.filter.base import Filter, text_buffers
+from thresher.params import Param
+from thresher.steps import register
 
 
 def normalise(text: pa.Array, *, nfkc: bool = True, lowercase: bool = True, punctuation: bool = False,
@@ -54,19 +56,21 @@ class HashTask:
         return _kernels.text_hashes(*text_buffers(clean)), pc.utf8_length(text).to_numpy(zero_copy_only=False)
 
 
+@register
 class ExactDedup(Filter):
     """Drop records whose normalised text equals an earlier (or better) record's."""
 
     name = "exact-dedup"
     summary = "Exact duplicates of the normalised text; one survivor per group."
     paper = "Lee et al. 2022, Deduplicating Training Data Makes Language Models Better"
-    defaults = {
-        "nfkc": True,            # Unicode NFKC normalisation
-        "lowercase": True,       # ignore case
-        "punctuation": False,    # ignore punctuation and symbols
-        "whitespace": True,      # collapse whitespace runs, trim ends
-        "keep": "first",         # survivor: "first" in pool order, "longest" text, or "priority"
-        "priority_field": None,  # with keep="priority": numeric field, the highest value survives
+    params = {
+        "nfkc": Param(True, bool, "Unicode NFKC normalisation"),
+        "lowercase": Param(True, bool, "ignore case"),
+        "punctuation": Param(False, bool, "ignore punctuation and symbols"),
+        "whitespace": Param(True, bool, "collapse whitespace runs, trim ends"),
+        "keep": Param("first", str, "survivor of a group: first in pool order, longest text, or highest priority",
+                      ("first", "longest", "priority")),
+        "priority_field": Param(None, str, "with keep=priority: numeric field, the highest value survives"),
     }
 
     def validate(self) -> None:
@@ -101,7 +105,8 @@ class ExactDedup(Filter):
         reasons = np.full(n, None, dtype=object)
         if len(dropped):
             ids = pool.ids_at(survivor[dropped]).to_pylist()
-            reasons[dropped] = [f"exact-duplicate: duplicate of id {sid}" for sid in ids]
+            for position, sid in zip(dropped, ids):
+                reasons[position] = ("exact-duplicate", f"of id {sid}")
         groups = int(first_of_group.sum()) if n else 0
         return keep, reasons, None, {"distinct_texts": groups}
 

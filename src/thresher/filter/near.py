@@ -30,6 +30,8 @@ import pyarrow.compute as pc
 
 from thresher.errors import ThresherError, UsageError
 from thresher.filter.base import Filter, text_buffers
+from thresher.params import Param
+from thresher.steps import register
 from thresher.filter.lsh import banding_rates, candidate_pairs, check_threshold, choose_banding, concatenate_files
 from thresher.progress import progress
 
@@ -161,24 +163,25 @@ def permutations(num_perm: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     return a, b
 
 
+@register
 class NearDedup(Filter):
     """Drop records whose shingle sets have Jaccard similarity >= threshold with a kept one."""
 
     name = "near-dedup"
     summary = "MinHash + LSH near-duplicate removal; one survivor per cluster of similar records."
     paper = "Broder 1997 (MinHash); Shrivastava 2017 (densified one-permutation hashing); Lee et al. 2022"
-    defaults = {
-        "threshold": 0.8,        # Jaccard similarity of shingle sets that makes a duplicate
-        "num_perm": 128,         # signature length K
-        "bands": None,           # LSH bands b; None: chosen for the threshold (see choose_banding)
-        "rows": None,            # rows per band r
-        "shingle": "word",       # "word" n-grams of lowercased words, or "char" n-grams
-        "ngram": 5,              # words (or characters) per shingle
-        "scheme": "oph",         # "oph": one-permutation hashing (fast); "minhash": K hash functions
-        "verify": True,          # confirm candidate pairs by true Jaccard (else: signature estimate)
-        "keep": "first",         # survivor of a cluster: "first" in pool order or "longest"
-        "seed": 1,
-        "work_dir": None,        # folder for the on-disk signatures (default: the system temp folder)
+    params = {
+        "threshold": Param(0.8, float, "Jaccard similarity of shingle sets that makes a duplicate"),
+        "num_perm": Param(128, int, "signature length K"),
+        "bands": Param(None, int, "LSH bands b; none: chosen for the threshold (see choose_banding)"),
+        "rows": Param(None, int, "rows per band r (with bands)"),
+        "shingle": Param("word", str, "n-grams of lowercased words, or of characters", ("word", "char")),
+        "ngram": Param(5, int, "words (or characters) per shingle"),
+        "scheme": Param("oph", str, "one-permutation hashing (fast) or K hash functions", ("oph", "minhash")),
+        "verify": Param(True, bool, "confirm candidate pairs by true Jaccard (else: the signature estimate)"),
+        "keep": Param("first", str, "survivor of a cluster: first in pool order or longest", ("first", "longest")),
+        "seed": Param(1, int, "seed of the hash functions"),
+        "work_dir": Param(None, str, "folder for the on-disk signatures (default: the system temp folder)"),
     }
 
     def validate(self) -> None:
@@ -299,5 +302,6 @@ def _survivors(pool, n: int, left: np.ndarray, right: np.ndarray, lengths: np.nd
         jaccard = similarity.pairs(survivor[dropped], dropped)
         scores[dropped] = jaccard
         survivor_ids = pool.ids_at(survivor[dropped]).to_pylist()
-        reasons[dropped] = [f"near-duplicate: duplicate of id {sid} (jaccard~{j:.2f})" for sid, j in zip(survivor_ids, jaccard)]
+        for position, sid, j in zip(dropped, survivor_ids, jaccard):
+            reasons[position] = ("near-duplicate", f"of id {sid}, jaccard {j:.2f}")
     return keep, reasons, scores

@@ -28,6 +28,8 @@ import pyarrow as pa
 
 from thresher.errors import UsageError
 from thresher.filter.base import Filter
+from thresher.params import Param
+from thresher.steps import register
 from thresher.filter.quality_rules import DEFAULT_RULES, MEASUREMENTS, Rule, measure_batch
 
 
@@ -89,13 +91,15 @@ class MeasureTask:
         return {name: np.array([row[name] for row in rows], dtype=np.float64) for name in MEASUREMENTS}
 
 
+@register
 class QualityFilter(Filter):
     """Drop records that break any enabled rule; keep every measurement as a score."""
 
     name = "quality"
     summary = "Gopher- and C4-style heuristic quality rules; each drop names the rule and value."
     paper = "Rae et al. 2021 (Gopher), appendix A; Raffel et al. 2020 (C4), section 2.2"
-    defaults = {"rules": "default"}
+    params = {"rules": Param("default", object, "'default' (Gopher/C4 rules), a YAML file that switches and tunes "
+                                                "rules, or a dict in that file's shape")}
 
     def validate(self) -> None:
         self.rules = load_rules(self.config["rules"])
@@ -140,9 +144,11 @@ class QualityFilter(Filter):
             broken += bad
             by_rule[rule.name] = int(bad.sum())
             for row in np.flatnonzero(bad):
-                failures[row].append(f"{rule.name}: {rule.failure(float(values[row]))}")
+                failures[row].append((rule.name, rule.failure(float(values[row]))))
         keep = broken == 0
-        reasons = np.array([("; ".join(f) if f else None) for f in failures], dtype=object)
+        # The first broken rule is the reason code; the detail is its measurement, then the other broken rules'.
+        reasons = [(f[0][0], "; ".join([f[0][1]] + [f"{rule}: {detail}" for rule, detail in f[1:]])) if f else None
+                   for f in failures]
         passed = 1.0 - broken / max(len(enabled), 1)
         extra = {"rules_enabled": [rule.name for rule in enabled], "broken_by_rule": by_rule}
         return keep, reasons, passed, extra

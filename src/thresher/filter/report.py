@@ -8,58 +8,41 @@ import html
 import os
 from collections import OrderedDict
 
-import numpy as np
 import pyarrow as pa
 
 from thresher.data.scan import standard_batch
 from thresher.io import atomic_path
-from thresher.selection import Selection
+from thresher.selection import Selection, describe_reason
 
 
 def combine(pool, selections: list[Selection]) -> Selection:
     """Records every filter kept, in pool order; a dropped record keeps the reason and
-    score of the first filter that dropped it."""
-    if len(selections) == 1:
-        return selections[0]
-    n = len(pool)
-    keep = np.ones(n, dtype=bool)
-    reasons = np.full(n, None, dtype=object)
-    scores = np.full(n, np.nan)
-    for selection in selections:
-        dropped = selection.dropped
-        positions = pool.positions_of(dropped.column("id"))
-        fresh = keep[positions]
-        keep[positions] = False
-        reasons[positions[fresh]] = np.asarray(dropped.column("reason").to_pylist(), dtype=object)[fresh]
-        scores[positions[fresh]] = dropped.column("score").to_numpy(zero_copy_only=False).astype(np.float64)[fresh]
-    kept, gone = np.flatnonzero(keep), np.flatnonzero(~keep)
-    meta = {key: selections[0].meta[key] for key in ("pool_size", "pool_fingerprint", "pool_files")
-            if key in selections[0].meta}
-    meta.update(method=" + ".join(s.method for s in selections), parents=[s.meta for s in selections],
-                n_selected=len(kept), duration_s=round(sum(s.meta.get("duration_s", 0.0) for s in selections), 4))
-    return Selection.create(pool.ids_at(kept), dropped_ids=pool.ids_at(gone), dropped_scores=scores[gone],
-                            dropped_reasons=pa.array(reasons[gone].tolist(), pa.string()), meta=meta)
-
-
-def reason_code(reason: str) -> str:
-    return reason.split(":")[0].split(" (")[0].strip()
+    score of the first filter that dropped it (`Selection.__and__`)."""
+    combined = selections[0]
+    for selection in selections[1:]:
+        combined = combined & selection
+    if len(selections) > 1:
+        combined.meta["method"] = " + ".join(s.method for s in selections)
+    return combined
 
 
 def examples(pool, selection: Selection, per_reason: int = 5, chars: int = 600) -> "OrderedDict[str, list[dict]]":
     """Up to `per_reason` dropped records per reason code, in pool order: id, reason, text."""
     dropped = selection.dropped
     chosen: "OrderedDict[str, list[int]]" = OrderedDict()
-    for row, reason in enumerate(dropped.column("reason").to_pylist()):
-        bucket = chosen.setdefault(reason_code(reason or "dropped"), [])
+    for row, code in enumerate(dropped.column("reason").to_pylist()):
+        bucket = chosen.setdefault(code or "dropped", [])
         if len(bucket) < per_reason:
             bucket.append(row)
     rows = [row for bucket in chosen.values() for row in bucket]
     if not rows:
         return OrderedDict()
-    ids = dropped.column("id").take(pa.array(rows, pa.int64()))
+    picked = dropped.take(pa.array(rows, pa.int64()))
+    ids = picked.column("id").combine_chunks()
     texts = _texts(pool, ids)
-    reasons = dropped.column("reason").take(pa.array(rows, pa.int64())).to_pylist()
-    scores = dropped.column("score").take(pa.array(rows, pa.int64())).to_pylist()
+    reasons = [describe_reason(code, detail) for code, detail in
+               zip(picked.column("reason").to_pylist(), picked.column("detail").to_pylist())]
+    scores = picked.column("score").to_pylist()
     by_row = {row: {"id": ids[i].as_py(), "reason": reasons[i], "score": scores[i], "text": _clip(texts[i], chars)}
               for i, row in enumerate(rows)}
     return OrderedDict((code, [by_row[row] for row in bucket]) for code, bucket in chosen.items())
@@ -117,4 +100,4 @@ def write_html(path: str | os.PathLike, selection: Selection, samples: "OrderedD
         tmp.write_text(page, encoding="utf-8")
 
 
-__all__ = ["combine", "counts", "examples", "reason_code", "write_html"]
+__all__ = ["combine", "counts", "examples", "write_html"]

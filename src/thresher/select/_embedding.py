@@ -19,7 +19,7 @@ import numpy as np
 from thresher.budget import Limit
 from thresher.errors import UsageError
 from thresher.features.embed import DEFAULT_MODEL
-from thresher.select.base import Context, Param, Selector
+from thresher.select.base import Context, Param
 
 EMBEDDING_PARAMS = {
     "embeddings": Param("", str, "pool embeddings: a .npy file (one row per record) or a list/vector column name; "
@@ -29,8 +29,10 @@ EMBEDDING_PARAMS = {
 CLUSTER_PARAM = Param(0, int, "k-means clusters; 0 picks sqrt(n), at most 1000")
 
 
-class EmbeddingSelector(Selector):
-    """A selector that works on one embedding (row vector) per record."""
+class EmbeddingSelector:
+    """What a selector that works on one embedding (row vector) per record adds: where
+    the vectors come from. Mix it in before the shape: `class KCenter(EmbeddingSelector,
+    SetSelector)`."""
 
     needs = ("features",)
     params = EMBEDDING_PARAMS
@@ -71,6 +73,12 @@ class EmbeddingSelector(Selector):
             raise UsageError(f"target embeddings have {matrix.shape[1]} dimensions, the pool's {dimensions}; "
                              "embed both with the same model.")
         return matrix
+
+
+def check_clusters(name: str, config: dict) -> None:
+    """A negative `clusters` parameter is an error at construction."""
+    if config.get("clusters", 0) < 0:
+        raise UsageError(f"{name}: clusters={config['clusters']}: give a number >= 1 (or 0 to choose from the pool size).")
 
 
 def cluster_count(requested: int, n: int) -> int:

@@ -7,13 +7,14 @@ import heapq
 import numpy as np
 
 from thresher.budget import Limit
-from thresher.select.base import Context, Param
+from thresher.errors import UsageError
+from thresher.select.base import Choice, Context, Param, SetSelector
 from thresher.select.registry import register
 from thresher.select._embedding import EMBEDDING_PARAMS, EmbeddingSelector, Walk, budget_records
 
 
 @register
-class FacilityLocation(EmbeddingSelector):
+class FacilityLocation(EmbeddingSelector, SetSelector):
     """Submodular facility location: choose S to maximise sum over records i of
     max_{j in S} sim(i, j), so that every record has a similar kept record.
 
@@ -25,8 +26,8 @@ class FacilityLocation(EmbeddingSelector):
     (Nemhauser et al. 1978, "An analysis of approximations for maximizing submodular set
     functions"); "lazy" greedy (Minoux 1978) re-evaluates only the best-looking candidate,
     "stochastic" greedy (Mirzasoleiman et al. 2015, "Lazier than lazy greedy") picks the
-    best of a random sample each step. Scores: the gain each kept record added when
-    chosen, and the gain each other record would add to the final set.
+    best of a random sample each step. Gains: what each kept record added to the
+    objective when it was chosen (they only shrink along the choice order).
     """
 
     name = "facility-location"
@@ -41,26 +42,22 @@ class FacilityLocation(EmbeddingSelector):
         "similarity": Param("cosine", str, "cosine clipped at 0, or squared cosine (apricot's)", ("cosine", "squared")),
     }
 
-    def score(self, ctx: Context) -> np.ndarray:
-        return np.zeros(ctx.index.n)  # filled by choose: gains depend on the set chosen
-
-    def choose(self, ctx: Context, scores: np.ndarray, limit: Limit):
-        from thresher.errors import UsageError
-
+    def validate(self) -> None:
         if self.config["neighbours"] < 1 or not 0 < self.config["epsilon"] < 1:
             raise UsageError(f"facility-location: neighbours={self.config['neighbours']} must be >= 1 and "
                              f"epsilon={self.config['epsilon']} between 0 and 1.")
+
+    def choose(self, ctx: Context, state, limit: Limit) -> Choice:
         walk = Walk(limit, ctx.index.tokens, ctx.index.n)
         if not walk.open:
-            return walk.positions(), None
+            return Choice(walk.positions())
         graph = similarity_graph(self.embeddings(ctx), self.config["neighbours"] + 1, ctx.seed,
                                  self.config["similarity"] == "squared")
         if self.config["optimizer"] == "lazy":
             gains = lazy_greedy(graph, walk)
         else:
             gains = stochastic_greedy(graph, walk, ctx.rng, budget_records(limit, ctx), self.config["epsilon"])
-        scores[:] = gains
-        return walk.positions(), None
+        return Choice(walk.positions(), gains=gains)
 
 
 def similarity_graph(features: np.ndarray, neighbours: int, seed: int, squared: bool):
@@ -102,7 +99,7 @@ def final_gains(graph, covered: np.ndarray) -> np.ndarray:
 def lazy_greedy(graph, walk: Walk) -> np.ndarray:
     """Greedy facility location with lazy evaluation: gains only shrink as the set grows,
     so a stale gain is an upper bound and only the top candidate is re-evaluated.
-    Ties go to the lowest position. Returns the scores (see the class)."""
+    Ties go to the lowest position. Returns the gain (k,) of each record the walk took."""
     n = graph.shape[0]
     covered = np.zeros(n)
     chosen_gain = {}
@@ -118,12 +115,13 @@ def lazy_greedy(graph, walk: Walk) -> np.ndarray:
             chosen_gain[j] = gain
         else:
             heapq.heappush(heap, (-gain, j))
-    return _scores(graph, covered, chosen_gain)
+    return np.array([chosen_gain[j] for j in walk.taken], dtype=np.float64)
 
 
 def stochastic_greedy(graph, walk: Walk, rng: np.random.Generator, budget: int, epsilon: float) -> np.ndarray:
     """Stochastic greedy: each step, the best of (n / budget) ln(1/epsilon) records drawn
-    at random from those not yet chosen (in expectation within 1 - 1/e - epsilon)."""
+    at random from those not yet chosen (in expectation within 1 - 1/e - epsilon).
+    Returns the gain (k,) of each record the walk took."""
     n = graph.shape[0]
     covered = np.zeros(n)
     chosen_gain = {}
@@ -147,11 +145,4 @@ def stochastic_greedy(graph, walk: Walk, rng: np.random.Generator, budget: int, 
         chosen_gain[j] = float(gains.max())
         free[j] = False
         left -= 1
-    return _scores(graph, covered, chosen_gain)
-
-
-def _scores(graph, covered: np.ndarray, chosen_gain: dict) -> np.ndarray:
-    scores = final_gains(graph, covered)
-    for j, gain in chosen_gain.items():
-        scores[j] = gain
-    return scores
+    return np.array([chosen_gain[j] for j in walk.taken], dtype=np.float64)

@@ -5,21 +5,22 @@ from __future__ import annotations
 import numpy as np
 
 from thresher.budget import Limit
-from thresher.select.base import Context, Param
+from thresher.select.base import Choice, Context, Param, SetSelector
 from thresher.select.registry import register
 from thresher.select._embedding import EMBEDDING_PARAMS, EmbeddingSelector, Walk
 
 
 @register
-class KCenter(EmbeddingSelector):
+class KCenter(EmbeddingSelector, SetSelector):
     """Greedy k-center coreset (Sener & Savarese 2018): start from the record nearest the
     mean, then repeatedly take the record farthest from everything taken so far.
 
     It keeps records that cover the whole embedding space: every record lies within a
     small radius of a kept one (at most twice the best possible radius). It takes
     outliers first, so at small budgets it often loses to random on classification;
-    it pays off when coverage matters more than typicality. Scores: each record's
-    distance to its nearest kept record (0 for kept ones).
+    it pays off when coverage matters more than typicality. Gains: each chosen record's
+    distance to the nearest record chosen before it (the covering radius it closed; none
+    for the first).
 
     Distances are cosine-geometry (unit rows) by default, or Euclidean on the raw
     features. Each step touches only records whose nearest centre could change (by the
@@ -36,20 +37,18 @@ class KCenter(EmbeddingSelector):
                         ("cosine", "euclidean")),
     }
 
-    def score(self, ctx: Context) -> np.ndarray:
-        return np.zeros(ctx.index.n)  # filled by choose: distances depend on what was taken
-
-    def choose(self, ctx: Context, scores: np.ndarray, limit: Limit):
+    def choose(self, ctx: Context, state, limit: Limit) -> Choice:
         walk = Walk(limit, ctx.index.tokens, ctx.index.n)
-        if walk.open:
-            distance = greedy_k_center(self.embeddings(ctx), walk, self.config["metric"] == "cosine")
-            scores[:] = distance
-        return walk.positions(), None
+        if not walk.open:
+            return Choice(walk.positions())
+        gains = greedy_k_center(self.embeddings(ctx), walk, self.config["metric"] == "cosine")
+        return Choice(walk.positions(), gains=gains)
 
 
 def greedy_k_center(features: np.ndarray, walk: Walk, normalize: bool) -> np.ndarray:
-    """Offer records to `walk` in greedy k-center order until it is full; returns each
-    record's final distance to its nearest centre (n,) float64.
+    """Offer records to `walk` in greedy k-center order until it is full; returns the
+    distance (k,) float64 of each taken record to the nearest centre before it (NaN for
+    the first).
 
     Ties (equal distances) go to the lowest pool position, so the order is reproducible.
     """
@@ -75,7 +74,9 @@ def greedy_k_center(features: np.ndarray, walk: Walk, normalize: bool) -> np.nda
     squares = np.empty(len(centres), dtype=np.float32)  # squared norms of the centres
     count = 0
     candidate = first
+    gains: list[float] = []
     while walk.offer(candidate):
+        gains.append(float(nearest[candidate]) if count else float("nan"))
         if count == len(centres):
             centres = np.concatenate([centres, np.empty_like(centres)])
             squares = np.concatenate([squares, np.empty_like(squares)])
@@ -101,7 +102,7 @@ def greedy_k_center(features: np.ndarray, walk: Walk, normalize: bool) -> np.nda
         candidate = int(np.argmax(nearest))
         if nearest[candidate] < 0:  # every record is a centre
             break
-    return np.where(np.isfinite(nearest), np.maximum(nearest, 0.0), 0.0)
+    return np.array(gains, dtype=np.float64)
 
 
 def _distances(features: np.ndarray, centre: np.ndarray, norms: np.ndarray, normalize: bool) -> np.ndarray:

@@ -4,15 +4,28 @@ from __future__ import annotations
 
 import numpy as np
 
+from dataclasses import dataclass
+
 from thresher.budget import Limit
-from thresher.select.base import Context, Param
+from thresher.errors import UsageError
+from thresher.select.base import Choice, Context, Param, SetSelector
 from thresher.select.choosers import top_positions
 from thresher.select.registry import register
 from thresher.select._embedding import EMBEDDING_PARAMS, EmbeddingSelector, budget_records
 
 
+@dataclass(frozen=True)
+class Similarities:
+    """RDS's state: the pool's embeddings (n, d), the target examples' (m, d), unit rows,
+    and each record's highest cosine to any target example (n,)."""
+
+    features: np.ndarray
+    targets: np.ndarray
+    best: np.ndarray
+
+
 @register
-class RDS(EmbeddingSelector):
+class RDS(EmbeddingSelector, SetSelector):
     """Representation-based data selection, RDS+ (Ivison et al. 2025): the cosine
     similarity of each pool record's embedding to each target example's.
 
@@ -34,6 +47,9 @@ class RDS(EmbeddingSelector):
     the ranking). With spread=3 it beat random there (79.8 vs 72.6 at 5%), but not with
     50 examples of clinc150's 150 intents (59.0 vs 75.0): examples that show a third of a
     task's classes cannot pull the rest.
+
+    A set selector: the round-robin order depends on what earlier turns took. Gains:
+    each chosen record's highest cosine to a target example.
     """
 
     name = "rds"
@@ -48,39 +64,36 @@ class RDS(EmbeddingSelector):
                                     "(1 = take the best; 3 covers a target task's classes better, see the docstring)"),
     }
 
-    def __init__(self, **params):
-        super().__init__(**params)
+    def validate(self) -> None:
         if not self.config["spread"] >= 1:
-            from thresher.errors import UsageError
-
             raise UsageError(f"rds: spread={self.config['spread']} must be at least 1.")
 
-    def score(self, ctx: Context) -> np.ndarray:
+    def fit(self, ctx: Context) -> Similarities:
         from thresher.features.vectors import blocks, prepare
 
         features = self.embeddings(ctx)
         targets = prepare(self.target_embeddings(ctx.target, features.shape[1]))
-        ctx.rds = (features, targets)
-        scores = np.full(ctx.index.n, -np.inf)
+        best = np.full(ctx.index.n, -np.inf)
         if len(targets):
             for start, block in blocks(features):
-                scores[start : start + len(block)] = (block @ targets.T).max(axis=1)
-        return scores
+                best[start : start + len(block)] = (block @ targets.T).max(axis=1)
+        return Similarities(features, targets, best)
 
-    def choose(self, ctx: Context, scores: np.ndarray, limit: Limit):
+    def choose(self, ctx: Context, state: Similarities, limit: Limit) -> Choice:
         spread = self.config["spread"]
         if spread == 1:
-            return self._ranked(ctx, scores, limit), None
-        wide = Limit(count=int(np.ceil(limit.count * spread)), tokens=None) if limit.count is not None else \
-            Limit(count=None, tokens=int(np.ceil(limit.tokens * spread)))
-        candidates = self._ranked(ctx, scores, wide)
-        return limit.cut(ctx.rng.permutation(candidates), ctx.index.tokens), None
+            positions = self._ranked(ctx, state, limit)
+        else:
+            wide = Limit(count=int(np.ceil(limit.count * spread)), tokens=None) if limit.count is not None else \
+                Limit(count=None, tokens=int(np.ceil(limit.tokens * spread)))
+            positions = limit.cut(ctx.rng.permutation(self._ranked(ctx, state, wide)), ctx.index.tokens)
+        return Choice(positions, gains=state.best[positions])
 
-    def _ranked(self, ctx: Context, scores: np.ndarray, limit: Limit) -> np.ndarray:
+    def _ranked(self, ctx: Context, state: Similarities, limit: Limit) -> np.ndarray:
         """The best records within `limit`, best first."""
-        features, targets = ctx.rds
+        features, targets = state.features, state.targets
         if self.config["aggregation"] == "max" or len(targets) == 0:
-            return top_positions(scores, limit, ctx.index.tokens)
+            return top_positions(state.best, limit, ctx.index.tokens)
         n = ctx.index.n
         # Each target example needs at most (records in budget) candidates; start with a
         # fair share plus slack, and widen when some example runs out before the budget does.

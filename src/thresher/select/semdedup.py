@@ -2,37 +2,53 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
-from thresher.budget import Limit
-from thresher.select.base import Context, Param
-from thresher.select.choosers import rank_descending
+from thresher.errors import UsageError
+from thresher.select.base import Context, Param, Scores, ScoreSelector
 from thresher.select.registry import register
-from thresher.select._embedding import CLUSTER_PARAM, EMBEDDING_PARAMS, EmbeddingSelector, cluster_count
-from thresher.selection import Selection
+from thresher.select._embedding import CLUSTER_PARAM, EMBEDDING_PARAMS, EmbeddingSelector, check_clusters
+from thresher.select.clusters import fit_clusters
 
 BLOCK = 1024
+DUPLICATE = "semantic-duplicate"
+
+
+@dataclass(frozen=True)
+class Found:
+    """SemDeDup's state: each record's cluster (n,), and (see `duplicates`) its highest
+    cosine to an earlier record of its cluster and to an earlier kept one, with positions."""
+
+    assign: np.ndarray
+    earlier_max: np.ndarray
+    earlier_arg: np.ndarray
+    kept_max: np.ndarray
+    kept_arg: np.ndarray
 
 
 @register
-class SemDeDup(EmbeddingSelector):
+class SemDeDup(EmbeddingSelector, ScoreSelector):
     """Semantic deduplication (Abbas et al. 2023): k-means on the embeddings, then within
     each cluster, with its records in a fixed order (farthest from the centroid first,
     as in the paper, or nearest first, or pool order), compare each record with those
     before it.
 
     With a `threshold`, a record whose cosine to an earlier *kept* record exceeds it is
-    dropped, with the reason "near-duplicate of id X (cos=...)", X being that kept
-    record; of a pair of near-duplicates one is always kept; the budget then caps the
-    rest. Without one, records are ranked by their highest cosine to any earlier record
-    of their cluster, least duplicated first, and the budget sets the cut (the paper
-    picks the threshold that reaches the wanted size). Near-duplicates in different
-    clusters are not compared, as in the paper. Scores: 1 minus that highest cosine.
+    dropped with the reason "semantic-duplicate" ("of id X, cosine 0.973"), X being that
+    kept record; of a pair of near-duplicates one is always kept; the budget then caps
+    the rest. Without one, records are ranked by their highest cosine to any earlier
+    record of their cluster, least duplicated first, and the budget sets the cut (the
+    paper picks the threshold that reaches the wanted size); dropped records name their
+    closest earlier record. Near-duplicates in different clusters are not compared, as
+    in the paper. Scores: 1 minus that highest cosine.
     """
 
     name = "semdedup"
     summary = "semantic dedup: drop records too similar to a kept one in their k-means cluster"
     paper = 'Abbas et al. 2023, "SemDeDup: Data-efficient learning at web-scale through semantic deduplication"'
+    provides_clusters = True
     params = {
         **EMBEDDING_PARAMS,
         "clusters": CLUSTER_PARAM,
@@ -42,51 +58,41 @@ class SemDeDup(EmbeddingSelector):
                                    "nearest (easy) or first in the pool", ("hard", "easy", "first")),
     }
 
-    def score(self, ctx: Context) -> np.ndarray:
-        from thresher.features.vectors import kmeans
-
-        n = ctx.index.n
+    def validate(self) -> None:
+        check_clusters(self.name, self.config)
         threshold = self.config["threshold"]
         if threshold is not None and not -1.0 <= threshold <= 1.0:
-            from thresher.errors import UsageError
-
             raise UsageError(f"semdedup: threshold={threshold} is a cosine; give a value between -1 and 1, e.g. 0.95.")
-        self._found = None
+
+    def fit(self, ctx: Context) -> Found:
+        n = ctx.index.n
+        clusters = fit_clusters(self, ctx, self.config["clusters"])
         if n == 0:
-            return np.zeros(0)
-        features = self.embeddings(ctx)
-        _, assign, cosine = kmeans(features, cluster_count(self.config["clusters"], n), ctx.seed)
-        ahead = {"hard": cosine, "easy": -cosine, "first": np.zeros(n)}[self.config["keep"]]
-        earlier_max, earlier_arg, kept_max, kept_arg = duplicates(features, assign, ahead, threshold)
-        self._found = (earlier_max, earlier_arg, kept_max, kept_arg)
-        return 1.0 - earlier_max
+            empty = np.zeros(0)
+            return Found(clusters.assign, empty, empty.astype(np.int64), empty, empty.astype(np.int64))
+        ahead = {"hard": clusters.cosine, "easy": -clusters.cosine, "first": np.zeros(n)}[self.config["keep"]]
+        return Found(clusters.assign, *duplicates(self.embeddings(ctx), clusters.assign, ahead,
+                                                  self.config["threshold"]))
 
-    def choose(self, ctx: Context, scores: np.ndarray, limit: Limit):
-        ranking = rank_descending(scores)
-        if self.config["threshold"] is not None and len(scores):
-            kept_max = self._found[2]
-            ranking = ranking[kept_max[ranking] <= self.config["threshold"]]
-        return limit.cut(ranking, ctx.index.tokens), None
+    def score(self, ctx: Context, found: Found) -> Scores:
+        threshold = self.config["threshold"]
+        values = 1.0 - found.earlier_max
+        by_threshold = threshold is not None
+        cos, of = (found.kept_max, found.kept_arg) if by_threshold else (found.earlier_max, found.earlier_arg)
+        if by_threshold:
+            values = np.where(found.kept_max > threshold, np.nan, values)  # duplicates are never chosen
+        ids_at = ctx.pool.ids_at
 
-    def _build(self, pool, positions: np.ndarray, weights, scores: np.ndarray, meta: dict) -> Selection:
-        chosen = np.zeros(len(scores), dtype=bool)
-        chosen[positions] = True
-        rest = np.flatnonzero(~chosen)
-        reasons = None
-        if self._found is not None:
-            earlier_max, earlier_arg, kept_max, kept_arg = self._found
-            by_threshold = self.config["threshold"] is not None
-            cos, of = (kept_max, kept_arg) if by_threshold else (earlier_max, earlier_arg)
-            duplicate = of[rest] >= 0
+        def reasons_for(positions: np.ndarray):
+            duplicate = of[positions] >= 0
             if by_threshold:
-                duplicate &= cos[rest] > self.config["threshold"]
-            other = pool.ids_at(np.where(duplicate, of[rest], 0)).to_pylist()
-            reasons = [f"near-duplicate of id {other[i]} (cos={cos[p]:.3f})" if duplicate[i] else "over budget"
-                       for i, p in enumerate(rest)]
-            meta["near_duplicates"] = int(duplicate.sum())
-        self._found = None
-        return Selection.create(pool.ids_at(positions), scores=scores[positions], dropped_ids=pool.ids_at(rest),
-                                dropped_scores=scores[rest], dropped_reasons=reasons, meta=meta)
+                duplicate &= cos[positions] > threshold
+            other = ids_at(np.where(duplicate, of[positions], 0)).to_pylist()
+            return [(DUPLICATE, f"of id {other[i]}, cosine {cos[p]:.3f}") if duplicate[i] else None
+                    for i, p in enumerate(positions)]
+
+        duplicates_found = int((found.kept_max > threshold).sum()) if by_threshold else int((of >= 0).sum())
+        return Scores(values, clusters=found.assign, reasons_for=reasons_for, meta={"near_duplicates": duplicates_found})
 
 
 def duplicates(features: np.ndarray, clusters: np.ndarray, ahead: np.ndarray, threshold: float | None):
