@@ -20,9 +20,7 @@ try:
 except ImportError as error:  # pragma: no cover - depends on the environment
     from thresher.errors import MissingDependencyError
 
-    raise MissingDependencyError(
-        "thresher.train needs PyTorch: pip install 'thresher[torch]' (or pip install torch)."
-    ) from error
+    raise MissingDependencyError("torch", "torch", "thresher.train") from error
 
 from thresher.train.base import EpochSampler, IndexedDataset, gather_feedback
 from thresher.train.curriculum import PACINGS, CurriculumSampler, pacing_fraction

@@ -81,9 +81,7 @@ def _trainer_callback_base():
     try:
         from transformers import TrainerCallback
     except ImportError as error:
-        raise MissingDependencyError(
-            "ThresherCallback needs the transformers package: pip install transformers"
-        ) from error
+        raise MissingDependencyError("transformers", "trainer", "ThresherCallback") from error
     return TrainerCallback
 
 
@@ -188,7 +186,7 @@ def _feedback_trainer_class():
     try:
         from transformers import Trainer
     except ImportError as error:
-        raise MissingDependencyError("FeedbackTrainer needs the transformers package: pip install transformers") from error
+        raise MissingDependencyError("transformers", "trainer", "FeedbackTrainer") from error
 
     from thresher.train.base import gather_feedback
 
