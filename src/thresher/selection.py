@@ -5,7 +5,7 @@ followed by rows for records it looked at and did not choose, where it has somet
 say about them (a score, a reason). Columns:
 
     id        the record's id (its 0-based pool position when the pool has no id field)
-    position  its 0-based position in the pool the step read
+    position  its 0-based position in the pool (for a view, `Pool.restrict`, in the pool it restricts)
     selected  chosen or not
     weight    sampling weight of a chosen record (null: 1)
     score     the step's score (higher = keep first), or the gain a set selector got
@@ -166,7 +166,7 @@ class Selection:
 
     @classmethod
     def from_positions(cls, ids_at: Callable[[np.ndarray], pa.Array], n: int, chosen: np.ndarray, *,
-                       weights: np.ndarray | None = None, chosen_scores: np.ndarray | None = None,
+                       root: Callable[[np.ndarray], np.ndarray] | None = None, weights: np.ndarray | None = None, chosen_scores: np.ndarray | None = None,
                        scores: np.ndarray | None = None, groups: np.ndarray | None = None,
                        reasons_for: Callable | None = None, rows: str = "scored",
                        meta: dict | None = None) -> "Selection":
@@ -175,12 +175,14 @@ class Selection:
         scores: (n,) float64 per pool position (NaN: not scored); chosen rows get
             `chosen_scores` (k,) when given (a set selector's gains), else scores[chosen].
         rows: which unchosen records get a row: "scored" (a score or a reason), "all", "none".
+        root(positions): the whole pool's positions of these (for a view: `Pool.root_positions`).
         reasons_for(positions) -> [(code, detail) or None]: why those unchosen records
             were dropped (asked only for the rows kept).
         """
         chosen = np.asarray(chosen, dtype=np.int64)
+        root = root or (lambda positions: positions)
         mine = chosen_scores if chosen_scores is not None else (scores[chosen] if scores is not None else None)
-        kept = _rows(ids_at(chosen), selected=True, positions=chosen, weights=weights, scores=mine,
+        kept = _rows(ids_at(chosen), selected=True, positions=root(chosen), weights=weights, scores=mine,
                      groups=None if groups is None else groups[chosen])
         if rows == "none":
             return cls(kept, meta)
@@ -197,7 +199,7 @@ class Selection:
             rest = rest[keep]
             reasons = [r for r, k in zip(reasons, keep) if k] if reasons is not None else None
         codes, details = reason_arrays(reasons) if reasons is not None else (None, None)
-        dropped = _rows(ids_at(rest), selected=False, positions=rest,
+        dropped = _rows(ids_at(rest), selected=False, positions=root(rest),
                         scores=None if scores is None else scores[rest], reasons=codes, details=details,
                         groups=None if groups is None else groups[rest])
         return cls(_concat([kept, dropped]), meta)
@@ -266,14 +268,16 @@ class Selection:
 
     # ---- composing -------------------------------------------------------------
     def _check_same_pool(self, other: "Selection") -> None:
-        mine, theirs = self.meta.get("pool_fingerprint"), other.meta.get("pool_fingerprint")
+        key = "root_fingerprint" if "root_fingerprint" in self.meta and "root_fingerprint" in other.meta \
+            else "pool_fingerprint"  # a pool and its views (`Pool.restrict`) share the root
+        mine, theirs = self.meta.get(key), other.meta.get(key)
         if mine and theirs and mine != theirs:
             raise UsageError("these selections come from different pools (their pool fingerprints differ).")
 
     def _composed(self, other: "Selection", table: pa.Table, symbol: str) -> "Selection":
         meta = {"method": f"({self.method}) {symbol} ({other.method})", "shape": "composed",
                 "parents": [self.meta, other.meta]}
-        for key in ("pool_fingerprint", "pool_size", "pool_files"):
+        for key in ("pool_fingerprint", "root_fingerprint", "pool_size", "pool_files"):
             if key in self.meta:
                 meta[key] = self.meta[key]
         selection = Selection(table, meta)

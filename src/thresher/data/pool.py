@@ -55,6 +55,7 @@ class Pool:
         self._fingerprint: str | None = None
         self._content_fingerprint: str | None = None
         self._features: dict[str, np.ndarray] = {}
+        self._view: _View | None = None  # set on the views `restrict` makes
         # A folder for per-shard checkpoints (`thresher.data.checkpoint`): set it and a long
         # scan that is stopped resumes at the shards it had not finished.
         self.checkpoint_dir: str | os.PathLike | None = None
@@ -180,6 +181,8 @@ class Pool:
     @property
     def fingerprint(self) -> str:
         """A hash of the records' content and the reading options (not of names or times)."""
+        if self._fingerprint is None and self._view is not None:
+            self._fingerprint = xxhash.xxh3_128_hexdigest(f"view:{self._view.base.fingerprint}:{self._view.digest}".encode())
         if self._fingerprint is None:
             digest = xxhash.xxh3_128(json.dumps(self.options, sort_keys=True).encode())
             if isinstance(self.source, MemorySource):
@@ -240,7 +243,7 @@ class Pool:
             from thresher.data.sample import sample_shards
 
             shards = sample_shards(self.source, shards, sample) if sample < 1 else shards
-        work = jobs(self.source, self.fields, shards, self.on_bad_record, tokens, tasks)
+        work = jobs(self.source, self.fields, shards, self.on_bad_record, tokens, tasks, self._masks())
         if isinstance(self.source, MemorySource):
             engine = get_engine("local", 1)  # the table is here already; shipping it to workers costs more
         folder, keys = self._checkpoint_keys(shards, tokens, tasks)
@@ -268,6 +271,8 @@ class Pool:
                 if self.on_bad_record == "error" and result.bad:
                     break
         index, outputs = merge(results, self.source.paths, self.source.unit())
+        if self._view is not None and index.ids is None and sample is None:
+            index.ids = pa.array(self._view.positions)  # a view's ids are the whole pool's positions
         if self.on_bad_record == "error" and len(index.bad):
             first = index.bad.records[0]
             raise BadRecordError(first.file, first.line, first.reason, unit=first.kind, hint=self._hint(first.reason))
@@ -287,7 +292,8 @@ class Pool:
         engine = get_engine(engine, workers) if engine is not None or workers else get_engine("local", 1)
         if isinstance(self.source, MemorySource):
             engine = get_engine("local", 1)
-        work = jobs(self.source, self.fields, self.source.plan(), self.on_bad_record, False, [_Columns(tuple(columns))])
+        work = jobs(self.source, self.fields, self.source.plan(), self.on_bad_record, False, [_Columns(tuple(columns))],
+                    self._masks())
         with progress(f"read {_short(self.source.paths)}", len(work), "shards") as bar:
             for result in engine.map(scan_shard, work):
                 if self.on_bad_record == "error" and result.bad:
@@ -309,6 +315,8 @@ class Pool:
         common = checkpoint.tasks_digest(self.fields, self.on_bad_record, tokens, tasks)
         if common is None:
             return None, []
+        if self._view is not None:  # a view's shards hold other records than the whole pool's
+            common = xxhash.xxh3_128_hexdigest(f"{common}:view:{self._view.digest}".encode())
         return checkpoint.prepare(self.checkpoint_dir), checkpoint.shard_keys(self.source, shards, common)
 
     def index(self, *, engine: Engine | str | None = None, workers: int | None = None, tokens: bool = False) -> PoolIndex:
@@ -394,8 +402,70 @@ class Pool:
                 return f"Use {self.fields.option_for(field)} to name the right field"
         return None
 
+    # ---- views --------------------------------------------------------------------
+    def restrict(self, selection: "Selection | Sequence[int] | np.ndarray") -> "Pool":
+        """A view of this pool holding only the records `selection` chose (ids, or a
+        Selection), in pool order: the same files, read through a position mask, nothing
+        copied. Its ids are this pool's ids (positions of this pool when it has no id
+        field), so selections made on the view compose with selections made here; its
+        fingerprint is derived from this pool's and the mask.
+
+            clean = pool.restrict(ExactDedup().apply(pool))
+            picked = thresher.select(clean, "random", "10%")      # 10% of the survivors
+        """
+        from thresher.selection import Selection
+
+        chosen = self.positions_of(selection.ids if isinstance(selection, Selection) else np.asarray(selection))
+        chosen = np.unique(chosen)
+        root = self._view.positions[chosen] if self._view is not None else chosen
+        base = self._view.base if self._view is not None else self
+        sizes = base.index().shard_sizes
+        shards = base.source.plan()
+        starts = np.concatenate([[0], np.cumsum(sizes)])
+        masks = {}
+        for shard, lo, hi in zip(shards, starts[:-1], starts[1:]):
+            mask = np.zeros(int(hi - lo), dtype=bool)
+            inside = root[(root >= lo) & (root < hi)]
+            mask[inside - lo] = True
+            masks[(shard.file_index, shard.start)] = mask
+        view = copy.copy(base)
+        view._view = _View(base, root, masks, xxhash.xxh3_128_hexdigest(root.tobytes()))
+        view._index = None
+        view._fingerprint = None
+        view._content_fingerprint = None
+        view._features = {name: np.asarray(values[root]) for name, values in base._features.items()}
+        return view
+
+    def root_positions(self, positions: np.ndarray) -> np.ndarray:
+        """Positions in the whole pool of records at `positions` of this one (a view's
+        records sit elsewhere in the pool it restricts; for a pool, the same positions)."""
+        positions = np.asarray(positions, dtype=np.int64)
+        return positions if self._view is None else self._view.positions[positions]
+
+    @property
+    def root_fingerprint(self) -> str:
+        """The fingerprint of the whole pool a view restricts (of this pool, if not a view):
+        selections of a pool and of its views compose."""
+        return self.fingerprint if self._view is None else self._view.base.fingerprint
+
+    def _masks(self) -> dict | None:
+        return None if self._view is None else self._view.masks
+
     def __repr__(self) -> str:
-        return f"Pool({_short(self.source.paths)}, format={self.format!r}, fields={self.fields})"
+        view = f", view of {len(self._view.positions):,} records" if self._view is not None else ""
+        return f"Pool({_short(self.source.paths)}, format={self.format!r}, fields={self.fields}{view})"
+
+
+@dataclass(frozen=True)
+class _View:
+    """What makes a pool a view (`Pool.restrict`): the whole pool, the positions (m,)
+    int64 of the records kept, sorted, per-shard masks of the good records the view
+    keeps, keyed by (file_index, start), and a digest of the positions."""
+
+    base: "Pool"
+    positions: np.ndarray
+    masks: dict
+    digest: str
 
 
 @dataclass(frozen=True)

@@ -96,7 +96,8 @@ def standard_batch(table: pa.Table, spec: FieldSpec) -> pa.RecordBatch:
 
 def scan_shard(job: tuple) -> ShardResult:
     """Read one shard. Runs in a worker process; `job` must pickle."""
-    source, spec, shard, policy, want_tokens, tasks = job
+    source, spec, shard, policy, want_tokens, tasks, keep = job
+    seen = 0  # good records of this shard so far: where the view's mask (`keep`) is at
     locations, bad, outputs, offsets, lengths = [], [], [], [], []
     columns: dict[str, list] = {name: [] for name in spec.other_sources}
     tokens = [] if want_tokens and spec.has_text else None
@@ -104,6 +105,8 @@ def scan_shard(job: tuple) -> ShardResult:
     # Tasks that read text straight from JSON lines spare the parse when nothing else is needed.
     spans = bool(tasks) and tokens is None and all(hasattr(task, "on_text_spans") for task in tasks)
     for raw in source.read(shard, spec, text_spans=spans):
+        if keep is not None:
+            raw, seen = _restrict(raw, keep, seen)
         bad.extend(raw.bad)
         blank += raw.blank
         n_lines += raw.lines
@@ -183,6 +186,7 @@ class PoolIndex:
     blank_lines: int = 0
     offsets: np.ndarray | None = None
     lengths: np.ndarray | None = None
+    shard_sizes: np.ndarray | None = None  # (shards,) good records per shard, in plan order
 
     @property
     def total_tokens(self) -> int | None:
@@ -228,6 +232,7 @@ def merge(results: Sequence[ShardResult], paths: Sequence[str], unit: str) -> tu
         outputs = [list(per_task) for per_task in zip(*outputs)]
     index = PoolIndex(
         n=len(locations_all),
+        shard_sizes=np.array([len(result.locations) for result in results], dtype=np.int64),
         ids=joined("id"),
         labels=joined("label"),
         domains=joined("domain"),
@@ -242,8 +247,32 @@ def merge(results: Sequence[ShardResult], paths: Sequence[str], unit: str) -> tu
     return index, outputs
 
 
-def jobs(source, spec: FieldSpec, shards: list[Shard], policy: str, want_tokens: bool, tasks: Sequence[Task]) -> list[tuple]:
-    return [(source, spec, shard, policy, want_tokens, list(tasks)) for shard in shards]
+def jobs(source, spec: FieldSpec, shards: list[Shard], policy: str, want_tokens: bool, tasks: Sequence[Task],
+         masks: dict | None = None) -> list[tuple]:
+    """One picklable job per shard. masks: for a view of a pool (`Pool.restrict`), which
+    good records of each shard, keyed by (file_index, start), the view keeps."""
+    return [(source, spec, shard, policy, want_tokens, list(tasks),
+             None if masks is None else masks.get((shard.file_index, shard.start), np.zeros(0, bool)))
+            for shard in shards]
+
+
+def _restrict(raw, keep: np.ndarray, seen: int):
+    """`raw` with only the good records the view keeps (bad ones pass, to be reported as
+    for the whole pool); and the count of good records read so far."""
+    import dataclasses
+
+    n = len(raw.locations)
+    mine = np.zeros(n, dtype=bool)
+    part = keep[seen : seen + n]
+    mine[: len(part)] = part
+    spans = raw.text_spans
+    if spans is not None:
+        data, starts, ends = spans
+        spans = (data, starts[mine], ends[mine])
+    return dataclasses.replace(
+        raw, table=raw.table.filter(pa.array(mine)) if raw.table is not None else None, locations=raw.locations[mine],
+        offsets=raw.offsets[mine] if raw.offsets is not None else None,
+        lengths=raw.lengths[mine] if raw.lengths is not None else None, text_spans=spans), seen + n
 
 
 __all__ = ["PoolIndex", "ShardResult", "Task", "count_tokens", "merge", "scan_shard", "standard_batch", "jobs", "partial"]

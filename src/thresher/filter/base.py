@@ -60,6 +60,7 @@ class Filter(Configured):
             "params": self.get_params(),
             "pool_size": index.n,
             "pool_fingerprint": pool.fingerprint,
+            "root_fingerprint": pool.root_fingerprint,
             "pool_files": pool.paths,
             "bad_records": len(index.bad),
             "thresher_version": __version__,
@@ -93,8 +94,9 @@ def build_selection(pool: Pool, keep: np.ndarray, reasons: Sequence | None, scor
     def column(part):
         return None if scores is None else np.asarray(scores[part], dtype=np.float64)
 
-    return Selection.create(pool.ids_at(kept), positions=kept, scores=column(kept), reasons=kept_codes,
-                            details=kept_details, dropped_ids=pool.ids_at(dropped), dropped_positions=dropped,
+    return Selection.create(pool.ids_at(kept), positions=pool.root_positions(kept), scores=column(kept),
+                            reasons=kept_codes, details=kept_details, dropped_ids=pool.ids_at(dropped),
+                            dropped_positions=pool.root_positions(dropped),
                             dropped_scores=column(dropped), dropped_reasons=dropped_codes,
                             dropped_details=dropped_details, meta=meta)
 

@@ -192,6 +192,7 @@ class Selector(Configured):
             "replace": bool(replace),
             "pool_size": index.n,
             "pool_fingerprint": pool.fingerprint,
+            "root_fingerprint": pool.root_fingerprint,
             "pool_files": pool.paths,
             "target_fingerprint": _fingerprints(target),
             "bad_records": len(index.bad),
@@ -271,7 +272,8 @@ class ScoreSelector(Selector):
         meta["targets"] = 1 if scores.target_shares is None else len(scores.target_shares)
         mark = time.perf_counter()
         selection = Selection.from_positions(
-            ctx.pool.ids_at, ctx.index.n, positions, weights=weights, scores=scores.values, groups=groups,
+            ctx.pool.ids_at, ctx.index.n, positions, root=ctx.pool.root_positions, weights=weights,
+            scores=scores.values, groups=groups,
             reasons_for=scores.reasons_for, rows="none" if scores.kept_only or scores.values is None else "scored",
             meta=meta)
         timings["build"] = time.perf_counter() - mark
@@ -363,7 +365,8 @@ class SetSelector(Selector):
         mark = time.perf_counter()
         positions = np.asarray(choice.positions, dtype=np.int64)
         selection = Selection.from_positions(
-            ctx.pool.ids_at, ctx.index.n, positions, weights=choice.weights, chosen_scores=choice.gains,
+            ctx.pool.ids_at, ctx.index.n, positions, root=ctx.pool.root_positions, weights=choice.weights,
+            chosen_scores=choice.gains,
             reasons_for=choice.reasons_for, rows="scored" if choice.reasons_for else "none", meta=meta)
         timings["build"] = time.perf_counter() - mark
         return selection
