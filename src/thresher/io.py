@@ -18,7 +18,7 @@ import socket
 import stat
 import uuid
 from pathlib import Path
-from typing import Iterable, Iterator
+from typing import Iterable, Iterator, Mapping
 
 import xxhash
 
@@ -46,6 +46,37 @@ def check_output_path(path: str | os.PathLike, overwrite: bool, inputs: Iterable
     if not out.parent.exists():
         raise UsageError(f"the folder of output {out} does not exist. Create {out.parent} first.")
     return out
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        return a.resolve() == b.resolve() or (a.exists() and b.exists() and os.path.samefile(a, b))
+    except OSError:
+        return False
+
+
+def check_outputs(outputs: Mapping[str, str | os.PathLike | None], inputs: Iterable[str | os.PathLike],
+                  overwrite: bool) -> None:
+    """Check every output of a run before any work: none is an input or another output,
+    none exists without `overwrite`, each has an existing folder. `outputs` maps the option
+    that names a file ("--out", "--manifest") to its path (None: not written); a
+    UsageError names the option and the path."""
+    inputs = [Path(p) for p in inputs]
+    given = [(option, Path(path)) for option, path in outputs.items() if path]
+    for i, (option, out) in enumerate(given):
+        for source in inputs:
+            if _same_file(out, source):
+                raise UsageError(f"{option} {out} is one of the input files; thresher never modifies its input. "
+                                 f"Choose another path for {option}.")
+        for other_option, other in given[:i]:
+            if _same_file(out, other):
+                raise UsageError(f"{option} {out} is also {other_option}; give each output its own path.")
+        if out.is_dir():
+            raise UsageError(f"{option} {out} is a directory; give a file path.")
+        if out.exists() and not overwrite:
+            raise UsageError(f"{option} {out} already exists. Pass --overwrite to replace it, or choose another path.")
+        if not out.parent.exists():
+            raise UsageError(f"the folder of {option} {out} does not exist. Create {out.parent} first.")
 
 
 @contextlib.contextmanager

@@ -9,7 +9,9 @@ import time
 
 import click
 
-from thresher.cli import _summary, open_pool, pool_options, reports_errors
+from thresher.cli.common import (
+    open_pool, pool_options, quarantine_option, quarantine_file, reasons, reports_errors, summary, write_quarantine,
+)
 
 
 @click.command()
@@ -27,10 +29,12 @@ from thresher.cli import _summary, open_pool, pool_options, reports_errors
 @click.option("--threads", default=1, show_default=True, type=click.IntRange(min=0),
               help="torch threads; 0 leaves torch's default. One was faster on 2 shared cores.")
 @click.option("--no-cache", is_flag=True, help="Do not read or keep the embedding cache ($THRESHER_CACHE).")
-@click.option("--overwrite", is_flag=True, help="Replace an existing output file.")
+@quarantine_option
+@click.option("--overwrite", is_flag=True, help="Replace existing output files.")
 @pool_options
 @reports_errors
-def embed(pool, model, out, batch_size, max_length, float16, threads, no_cache, overwrite, **reading) -> None:
+def embed(pool, model, out, batch_size, max_length, float16, threads, no_cache, quarantine_path, overwrite,
+          **reading) -> None:
     """Embed the text of POOL with a sentence-transformers model and save a .npy.
 
     Vectors are unit length. They are cached (keyed by the pool's content, the model and
@@ -47,27 +51,31 @@ def embed(pool, model, out, batch_size, max_length, float16, threads, no_cache, 
     import numpy as np
 
     from thresher.features.embed import Embedder
-    from thresher.io import atomic_path
+    from thresher.io import atomic_path, check_outputs
 
     clock = time.perf_counter()
     data = open_pool(pool, **reading)
+    quarantine = quarantine_file(data, quarantine_path, out)
+    check_outputs({"--out": out, "--quarantine": quarantine}, data.paths, overwrite)
     embedder = Embedder(model, batch_size=batch_size, max_length=max_length,
                         dtype="float16" if float16 else "float32", threads=threads or None, cache=not no_cache)
     with atomic_path(out, overwrite=overwrite, inputs=data.paths) as tmp:
         vectors = embedder.embed_pool(data)
         with open(tmp, "wb") as handle:
             np.save(handle, np.asarray(vectors))
-    facts = embedder.summary
-    _summary([
+    facts, bad = embedder.summary, data.bad_records
+    rows = [
         ("records", f"{len(vectors):,}"),
+        ("bad", f"{len(bad):,}" + (f"  ({reasons(bad.counts())})" if len(bad) else "")),
         ("model", f"{model}  ({vectors.shape[1]} dimensions, {vectors.dtype})"),
         ("truncated", f"{facts.get('truncated', 0):,} texts longer than {facts.get('max_length', '?')} tokens"),
         ("cache", ("hit: " if facts.get("cached") else "written: ") + str(facts.get("path", "-"))
          + (f"  (resumed after {facts['resumed_from']:,} records)" if facts.get("resumed_from") else "")),
         ("written", str(out)),
-        ("time", f"{time.perf_counter() - clock:.2f} s"),
-    ])
+    ]
+    write_quarantine(data, quarantine, overwrite, rows)
+    rows.append(("time", f"{time.perf_counter() - clock:.2f} s"))
+    summary(rows)
 
 
-def register(main: click.Group) -> None:
-    main.add_command(embed)
+COMMANDS = (embed,)
