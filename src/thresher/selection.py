@@ -357,7 +357,7 @@ class Selection:
         facility location, k-means quotas, ...) cannot be re-cut: its scores are gains
         that depend on the set chosen; run the method again with the new budget.
         """
-        from thresher.select.choosers import Threshold, parse_chooser
+        from thresher.choosers import Threshold, parse_chooser
 
         if (budget is None) == (threshold is None):
             raise UsageError("recut needs exactly one of budget or threshold.")
