@@ -117,8 +117,9 @@ def test_an_interrupted_run_resumes_at_its_last_window(tmp_path, monkeypatch):
     assert len(calls) == 3
 
 
-def test_a_second_process_waits_for_the_first_and_reads_its_vectors(tmp_path, monkeypatch, capfd):
+def test_a_second_process_waits_for_the_first_and_reads_its_vectors(tmp_path, monkeypatch, caplog):
     import fcntl
+    import logging
     import shutil
     import threading
     import time
@@ -130,12 +131,13 @@ def test_a_second_process_waits_for_the_first_and_reads_its_vectors(tmp_path, mo
     target.parent.mkdir(parents=True)
     monkeypatch.setattr(Embedder, "_encode", lambda *a: pytest.fail("the waiting process embedded again"))
     result = {}
-    with open(target.with_name(f"{target.stem}.lock"), "a+") as held:  # "another process" is embedding
+    with open(target.with_name(f"{target.stem}.lock"), "a+") as held, \
+            caplog.at_level(logging.INFO, logger="thresher"):  # "another process" is embedding
         fcntl.flock(held, fcntl.LOCK_EX)
         thread = threading.Thread(target=lambda: result.update(v=waiting.embed_pool(_pool(TEXTS))))
         thread.start()
-        for _ in range(600):
-            if "waiting for it" in capfd.readouterr().err:
+        for _ in range(600):  # the message is a log record (INFO), not a print
+            if any("waiting for it" in r.getMessage() and r.levelno == logging.INFO for r in caplog.records):
                 break
             time.sleep(0.05)
         else:

@@ -37,7 +37,7 @@ from thresher._version import __version__
 from thresher.data import _shard_codec
 from thresher.io import atomic_path
 
-log = logging.getLogger("thresher")
+log = logging.getLogger(__name__)
 
 SUFFIX = ".shard"
 _used: set[Path] = set()
@@ -177,14 +177,14 @@ def load(folder: Path, key: str) -> Any | None:
     except FileNotFoundError:
         return None
     except OSError as err:
-        log.warning("thresher: checkpoint %s cannot be read (%s); the shard is read again.", path, err.strerror or err)
+        log.warning("checkpoint %s cannot be read (%s); the shard is read again.", path, err.strerror or err)
         return None
     try:
         result = _shard_codec.decode(data)
         if not isinstance(result, ShardResult):
             raise _shard_codec.Undecodable("it holds no shard result")
     except _shard_codec.Undecodable as err:
-        log.warning("thresher: checkpoint %s is not a thresher shard (%s); the shard is read again.", path, err)
+        log.warning("checkpoint %s is not a thresher shard (%s); the shard is read again.", path, err)
         return None
     _used.add(path)
     return result
@@ -196,7 +196,7 @@ def save(folder: Path, key: str, result: Any) -> bool:
     try:
         data = _shard_codec.encode(result)
     except _shard_codec.Unencodable as err:
-        log.debug("thresher: no checkpoint for this shard: its result holds %s.", err)
+        log.debug("no checkpoint for this shard: its result holds %s.", err)
         return False
     path = Path(folder) / f"{key}{SUFFIX}"
     with atomic_path(path, overwrite=True) as tmp:

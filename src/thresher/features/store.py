@@ -47,7 +47,7 @@ import xxhash
 from thresher.errors import ThresherError
 
 STORE_VERSION = 1
-log = logging.getLogger("thresher")
+log = logging.getLogger(__name__)
 
 
 def cache_root(path: str | os.PathLike | None = None) -> Path:
@@ -86,7 +86,7 @@ class FeatureStore:
             if values.shape != expected or str(values.dtype) != meta["dtype"]:
                 raise ValueError(f"its shape is {values.dtype} {values.shape}, its metadata says {meta['dtype']} {expected}")
         except (OSError, ValueError, KeyError, TypeError) as err:
-            log.warning("thresher: cached %s %s cannot be read back (%s); removing it and computing it again.",
+            log.warning("cached %s %s cannot be read back (%s); removing it and computing it again.",
                         self.kind, path, err)
             self.remove(key)
             return None
@@ -299,10 +299,7 @@ class _Exclusive:
         try:
             fcntl.flock(self.handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            import sys
-
-            print(f"thresher: another process is computing these features ({self.path}); waiting for it.",
-                  file=sys.stderr)
+            log.info("another process is computing these features (%s); waiting for it.", self.path)
             fcntl.flock(self.handle, fcntl.LOCK_EX)
         except OSError:  # a file system without locks (some network mounts): go on unlocked
             pass
