@@ -53,6 +53,7 @@ class Filter(Configured):
         started = datetime.datetime.now(datetime.timezone.utc)
         clock = time.perf_counter()
         keep, reasons, scores, extra = self._run(pool, engine, workers)
+        decided = time.perf_counter()
         index = pool.index()
         meta = {
             "method": self.name,
@@ -69,7 +70,9 @@ class Filter(Configured):
         }
         selection = build_selection(pool, keep, reasons, scores, meta)
         selection.meta["n_selected"] = len(selection)
-        selection.meta["duration_s"] = round(time.perf_counter() - clock, 4)
+        done = time.perf_counter()
+        selection.meta["timings_s"] = {"decide": round(decided - clock, 4), "build": round(done - decided, 4)}
+        selection.meta["duration_s"] = round(done - clock, 4)
         return selection
 
     def run(self, pool: Pool, ctx: StepContext) -> Selection:
