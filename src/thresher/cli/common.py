@@ -173,7 +173,7 @@ def summary(rows: list[tuple[str, str]]) -> None:
 
     table = Table(title="thresher summary", show_header=False, title_justify="left")
     for key, value in rows:
-        table.add_row(Text(str(key)), Text(str(value)))
+        table.add_row(Text(str(key)), Text(str(value), overflow="fold"))
     console().print(table)
 
 

@@ -75,7 +75,7 @@ def _print_facts(facts: dict[str, Any]) -> None:
                 f"  ({value['distinct']} distinct)" if "distinct" in value else "")
         elif isinstance(value, list):
             value = ", ".join(map(str, value))
-        table.add_row(Text(key), Text(str(value)))  # labels and paths are data, not markup
+        table.add_row(Text(key), Text(str(value), overflow="fold"))  # labels and paths are data, not markup
     console().print(table)
 
 

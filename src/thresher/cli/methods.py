@@ -58,7 +58,7 @@ def methods(kind: str | None, as_json: bool) -> None:
             params = "\n".join(f"{p}={spec['default']!r}: {spec['help']}" for p, spec in item["params"].items())
             cells = [item["name"], item["shape"] or "-"] if section == "selector" else [item["name"]]
             cells += [item["summary"], item["paper"] or "-", params or "-"]
-            table.add_row(*(Text(str(cell)) for cell in cells))
+            table.add_row(*(Text(str(cell), overflow="fold") for cell in cells))
         out.print(table)
 
 
