@@ -96,3 +96,63 @@ def test_console_script_help_explains_options():
     assert out.returncode == 0
     for option in ("--budget", "--on-bad-record", "--workers", "Examples"):
         assert option in out.stdout
+
+
+def test_methods_lists_selectors_and_filters_with_kind_and_shape():
+    listing = json.loads(run("methods", "--json").output)
+    by_name = {m["name"]: m for m in listing}
+    assert by_name["random"]["kind"] == "selector" and by_name["random"]["shape"] == "score"
+    assert by_name["kcenter"]["shape"] == "set"
+    assert by_name["near-dedup"]["kind"] == "filter" and "threshold" in by_name["near-dedup"]["params"]
+    filters = json.loads(run("methods", "--kind", "filter", "--json").output)
+    assert {m["name"] for m in filters} == {"exact-dedup", "near-dedup", "quality", "decontaminate"}
+    table = run("methods").output
+    assert "thresher selectors" in table and "thresher filters" in table and "near-dedup" in table
+
+
+def test_every_selector_parameter_is_an_option_of_select():
+    from thresher.cli.select import method_parameters, select
+
+    options = {opt for param in select.params for opt in param.opts}
+    for name in method_parameters():
+        assert "--" + name.replace("_", "-") in options, name
+
+
+def test_a_generated_method_flag_reaches_the_method(tmp_path):
+    records = make_records(90, classes=3)
+    for r in records[:60]:
+        r["label"] = "class-0"  # 70 of class-0, 10 of each other class
+    pool = write_jsonl(tmp_path / "pool.jsonl", records)
+    result = run("select", pool, "-m", "stratified", "--label-field", "label", "--balance", "-b", "30",
+                 "-o", tmp_path / "o.jsonl")
+    assert result.exit_code == 0, result.output
+    labels = [json.loads(l)["label"] for l in (tmp_path / "o.jsonl").read_text().splitlines()]
+    assert sorted(labels.count(c) for c in set(labels)) == [10, 10, 10]
+    result = run("select", pool, "-m", "stratified", "--label-field", "label", "--no-balance", "-b", "30",
+                 "-o", tmp_path / "p.jsonl")
+    labels = [json.loads(l)["label"] for l in (tmp_path / "p.jsonl").read_text().splitlines()]
+    assert labels.count("class-0") == 23  # in pool proportions: 70 of 90
+
+
+def test_a_method_flag_the_method_lacks_is_a_usage_error_naming_its_parameters(tmp_path):
+    pool = write_jsonl(tmp_path / "pool.jsonl", make_records(20))
+    result = run("select", pool, "-m", "random", "--threshold", "0.9", "-b", "5", "-o", tmp_path / "o.jsonl")
+    assert result.exit_code == 2, result.output
+    assert "--threshold is not a parameter of random" in result.stderr and "--chooser" in result.stderr
+    assert not (tmp_path / "o.jsonl").exists()
+
+
+def test_a_method_parameter_named_like_a_command_option_is_left_to_p(monkeypatch):
+    import click
+
+    from thresher.cli import select as module
+    from thresher.params import Param
+
+    monkeypatch.setattr(module, "method_parameters", lambda: {
+        "seed": [("fake", Param(0, int, "a method's own seed"))],
+        "fancy_knob": [("fake", Param(1.0, float, "a knob"))],
+    })
+    command = click.command()(click.option("--seed", type=int)(lambda seed, **kw: None))
+    module.add_method_options(command)
+    opts = [opt for param in command.params for opt in param.opts]
+    assert opts.count("--seed") == 1 and "--fancy-knob" in opts
