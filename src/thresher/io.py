@@ -56,11 +56,11 @@ def _same_file(a: Path, b: Path) -> bool:
 
 
 def check_outputs(outputs: Mapping[str, str | os.PathLike | None], inputs: Iterable[str | os.PathLike],
-                  overwrite: bool) -> None:
+                  overwrite: bool, create_folders: bool = False) -> None:
     """Check every output of a run before any work: none is an input or another output,
-    none exists without `overwrite`, each has an existing folder. `outputs` maps the option
-    that names a file ("--out", "--manifest") to its path (None: not written); a
-    UsageError names the option and the path."""
+    none exists without `overwrite`, each has an existing folder (unless the writer
+    creates it: `create_folders`). `outputs` maps the option that names a file ("--out",
+    "--manifest") to its path (None: not written); a UsageError names the option and the path."""
     inputs = [Path(p) for p in inputs]
     given = [(option, Path(path)) for option, path in outputs.items() if path]
     for i, (option, out) in enumerate(given):
@@ -75,7 +75,7 @@ def check_outputs(outputs: Mapping[str, str | os.PathLike | None], inputs: Itera
             raise UsageError(f"{option} {out} is a directory; give a file path.")
         if out.exists() and not overwrite:
             raise UsageError(f"{option} {out} already exists. Pass --overwrite to replace it, or choose another path.")
-        if not out.parent.exists():
+        if not create_folders and not out.parent.exists():
             raise UsageError(f"the folder of {option} {out} does not exist. Create {out.parent} first.")
 
 

@@ -175,3 +175,36 @@ def test_an_os_error_without_a_file_in_its_text_names_the_file(capsys):
         write_something()
     assert caught.value.code == 1
     assert capsys.readouterr().err.strip() == "thresher: picked.jsonl: No space left on device"
+
+
+def test_d10_bench_tables_print_names_and_reasons_as_text():
+    import io
+
+    from rich.console import Console
+
+    from thresher.evaluate.results import print_table
+
+    entry = {"mean": 0.5, "low": 0.4, "high": 0.6}
+    run_ = {"dataset": "[/bold]", "seeds": [0], "model": {"name": "logreg"}, "features": {"name": "tfidf"},
+            "pool_size": 100, "budgets": [{"budget": "10%", "n": 10}], "dataset_info": {"notes": [MARKUP[1]]},
+            "summary": {"full": entry, "methods": {"[link=http://x]m[/link]": {
+                "curve": {"10%": entry}, "data_to_target": {"budget": None}}}},
+            "skipped": {"rds": "needs [/red] a target"}, "failed": {}}
+    out = io.StringIO()
+    print_table(run_, Console(file=out, width=200, highlight=False))
+    text = out.getvalue()
+    assert "[/bold]" in text and "[link=http://x]m[/link]" in text and "needs [/red] a target" in text
+    assert MARKUP[1] in text
+
+
+def test_bench_and_report_outputs_may_not_be_the_same_file_or_an_input(tmp_path):
+    same = tmp_path / "r.json"
+    _refused(run("bench", "--dataset", "digits", "--out", same, "--report", same), "--report", "--out")
+    _refused(run("demo", "--out", same, "--report", same), "--report")
+    config = tmp_path / "suite.yaml"
+    config.write_text("datasets: [digits]\n")
+    _refused(run("bench", "--config", config, "--out", config), "--out", "input")
+    assert config.read_text() == "datasets: [digits]\n"
+    results = tmp_path / "results.json"
+    results.write_text('{"runs": []}')
+    _refused(run("report", results, "--out", tmp_path / "x.html", "--merged", tmp_path / "x.html"), "--merged")

@@ -77,6 +77,17 @@ def _finished_runs(out: str | None) -> list[dict]:
     return _read_results(out, "; move it away or run without --resume")["runs"]
 
 
+def _check_outputs(out: str | None, report: str | None, inputs=()) -> None:
+    """bench and demo rewrite their results as they go (--resume reads them back), so an
+    existing file is replaced and a missing folder is made; but no output may be an input
+    or the other output."""
+    from thresher.io import check_outputs
+
+    cells = f"{out}.cells.jsonl" if out else None
+    check_outputs({"--out": out, "--report": report, "--out's OUT.cells.jsonl": cells}, inputs, overwrite=True,
+                  create_folders=True)
+
+
 def _command_line() -> str:
     return "thresher " + " ".join(shlex.quote(a) for a in sys.argv[1:])
 
@@ -157,6 +168,7 @@ def bench(config_path, datasets, methods, budgets, seeds, model, features, embed
         given["scenarios"] = [{"target": target, "mix": mix, "target_size": target_size}]
         given.setdefault("datasets", [])
     config = normalize({**config, **{k: v for k, v in given.items() if v is not None}})
+    _check_outputs(config["out"], config["report"], [config_path] if config_path else [])
     out_console = console()
     done: list[dict] = []
 
@@ -204,11 +216,9 @@ def report(results, out, merged, table_methods, overwrite) -> None:
     """
     from thresher.evaluate.report import write_report
     from thresher.evaluate.results import markdown_table, merge_documents, write_json
-    from thresher.io import check_output_path
+    from thresher.io import check_outputs
 
-    for path in (out, merged):
-        if path:
-            check_output_path(path, overwrite, results)
+    check_outputs({"--out": out, "--merged": merged}, results, overwrite)
     document = merge_documents([_read_results(path) for path in results])
     if merged:
         write_json(document, merged, overwrite=overwrite)
@@ -245,6 +255,7 @@ def demo(methods, budgets, seeds, model, workers, out, report) -> None:
     from thresher.evaluate.protocol import make_task, run_bench
     from thresher.evaluate.results import print_table, summarize
 
+    _check_outputs(out, report)
     clock, cpu = time.perf_counter(), _cpu_seconds()
     dataset = load_dataset("digits")
     run = run_bench(make_task(dataset, featurize(dataset)), methods, budgets.split(","), seeds=seeds,

@@ -181,7 +181,10 @@ def table_rows(run: dict) -> tuple[list[str], list[list[str]]]:
 
 
 def print_table(run: dict, console=None) -> None:
+    """The accuracy-vs-budget table of one run and its notes; names, reasons and notes
+    are printed as text, never as Rich markup."""
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
     console = console or Console(highlight=False, soft_wrap=True)
@@ -193,22 +196,22 @@ def print_table(run: dict, console=None) -> None:
              f"count of the pool); {run['model']['name']} on {run['features']['name']}")
     if run.get("target_domain"):
         title += f"; target {run['target_domain']}"
-    table = Table(title=title, title_justify="left")
+    table = Table(title=escape(title), title_justify="left")
     for name in header:
-        table.add_column(name, justify="left" if name == "method" else "right", no_wrap=True)
+        table.add_column(escape(name), justify="left" if name == "method" else "right", no_wrap=True)
     for row in rows:
-        table.add_row(*row)
+        table.add_row(*map(escape, row))
     console.print(table)
     if run.get("target_domain"):
         precision = {m: ", ".join(f"{b} {pct(e.get('domain_precision'), 0)}%" for b, e in r["curve"].items())
                      for m, r in run["summary"]["methods"].items()}
         for method, text in precision.items():
-            console.print(f"  domain precision ({method}): {text}")
+            console.print(f"  domain precision ({method}): {text}", markup=False)
     for method, reason in {**run["skipped"], **run["failed"]}.items():
         kind = "skipped" if method in run["skipped"] else "FAILED"
-        console.print(f"  {kind} {method}: {reason}")
+        console.print(f"  {kind} {method}: {reason}", markup=False)
     for note in info.get("notes", []):
-        console.print(f"  note: {note}")
+        console.print(f"  note: {note}", markup=False)
 
 
 def markdown_table(document: dict, methods: tuple[str, ...] = ("random", "stratified")) -> str:
