@@ -208,3 +208,12 @@ def test_bench_and_report_outputs_may_not_be_the_same_file_or_an_input(tmp_path)
     results = tmp_path / "results.json"
     results.write_text('{"runs": []}')
     _refused(run("report", results, "--out", tmp_path / "x.html", "--merged", tmp_path / "x.html"), "--merged")
+
+
+def test_d1_an_embeddings_file_is_an_input(tmp_path):
+    pool = write_jsonl(tmp_path / "pool.jsonl", make_records(20))
+    embeddings = tmp_path / "emb.npy"
+    embeddings.write_bytes(b"vectors")
+    _refused(run("select", pool, "-m", "kcenter", "--embeddings", embeddings, "-b", "5", "-o", tmp_path / "o.jsonl",
+                 "--manifest", embeddings, "--overwrite"), "--manifest", "input")
+    assert embeddings.read_bytes() == b"vectors"
