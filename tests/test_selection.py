@@ -82,3 +82,18 @@ def test_ids_not_in_the_pool_are_refused():
     pool = Pool.from_arrow(pa.table({"text": list("abc")}))
     with pytest.raises(UsageError, match="not in this pool"):
         pool.take(Selection.create([5]))
+
+
+def test_save_replaces_neither_the_manifest_nor_its_sidecar_without_overwrite(tmp_path):
+    import pytest
+
+    from thresher.errors import UsageError
+
+    sel = Selection.create(["a", "b"], meta={"method": "planted"})
+    manifest = tmp_path / "m.parquet"
+    (tmp_path / "m.parquet.json").write_text("{}")
+    with pytest.raises(UsageError, match="m.parquet.json"):
+        sel.save(manifest)
+    assert not manifest.exists() and (tmp_path / "m.parquet.json").read_text() == "{}"
+    sel.save(manifest, overwrite=True)
+    assert Selection.load(manifest).ids.to_pylist() == ["a", "b"]

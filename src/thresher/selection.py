@@ -43,7 +43,7 @@ import pyarrow.parquet as pq
 
 from thresher.budget import Budget, BudgetLike
 from thresher.errors import ThresherError, UsageError
-from thresher.io import atomic_path
+from thresher.io import atomic_path, check_output_path
 
 _META_KEY = b"thresher"
 COLUMNS = ("id", "position", "selected", "weight", "score", "reason", "detail", "group")
@@ -88,9 +88,22 @@ def _legacy_reason(text: str | None) -> tuple[str | None, str | None]:
     return slug, detail
 
 
+def _nulls(kind: pa.DataType, n: int) -> pa.Array:
+    """An all-null column of n rows. A selection over millions of records has mostly null
+    columns (weight, score, reason, detail, group), and `pa.nulls` writes 4 to 8 bytes a
+    row for each; here every buffer is one block from `np.zeros`, which for a large block
+    takes fresh pages from the system that are never written, so they cost no memory
+    (validity all 0: null; string offsets all 0: no bytes)."""
+    if kind not in (pa.int64(), pa.float64(), pa.string(), pa.bool_()):
+        return pa.nulls(n, kind)
+    zeros = pa.py_buffer(np.zeros(8 * n + 8, dtype=np.uint8))  # enough for any of these buffers
+    buffers = [zeros, zeros, pa.py_buffer(b"")] if kind == pa.string() else [zeros, zeros]
+    return pa.Array.from_buffers(kind, n, buffers, null_count=n)
+
+
 def _column(values, kind: pa.DataType, n: int) -> pa.Array:
     if values is None:
-        return pa.nulls(n, kind)
+        return _nulls(kind, n)
     if isinstance(values, pa.ChunkedArray):
         values = values.combine_chunks()
     if isinstance(values, pa.Array):
@@ -208,13 +221,20 @@ class Selection:
     @property
     def kept(self) -> pa.Table:
         if self._kept is None:
-            self._kept = self.table.filter(self.table.column("selected"))
+            selected = self.table.column("selected")
+            k = pc.sum(selected).as_py() or 0
+            # Steps put the chosen rows first: then they are a slice of the table, not a copy.
+            if pc.all(selected.slice(0, k), skip_nulls=False).as_py() is True:
+                self._kept = self.table.slice(0, k)
+            else:
+                self._kept = self.table.filter(selected)
         return self._kept
 
     @property
     def ids(self) -> pa.Array:
         """Chosen ids, in selection order."""
-        return self.kept.column("id").combine_chunks()
+        chunks = [chunk for chunk in self.kept.column("id").chunks if len(chunk)]
+        return chunks[0] if len(chunks) == 1 else self.kept.column("id").combine_chunks()  # one chunk: no copy
 
     @property
     def positions(self) -> np.ndarray:
@@ -411,14 +431,17 @@ class Selection:
 
     # ---- saving ----------------------------------------------------------------
     def save(self, path: str | os.PathLike, *, overwrite: bool = False, inputs=()) -> None:
-        """Write the Parquet manifest and its JSON sidecar (`<path>.json`)."""
+        """Write the Parquet manifest and its JSON sidecar (`<path>.json`); both are
+        checked before either is written, so neither replaces a file without `overwrite`."""
         meta = json.dumps(self.meta, default=str, sort_keys=True)
         table = self.table.replace_schema_metadata({_META_KEY: meta.encode()})
         sidecar = f"{path}.json"
+        for each in (path, sidecar):
+            check_output_path(each, overwrite, inputs)
         with atomic_path(path, overwrite=overwrite, inputs=inputs) as tmp:
             pq.write_table(table, str(tmp))
         summary = {**self.meta, "n_selected": len(self), "dropped_reasons": self.reason_counts()}
-        with atomic_path(sidecar, overwrite=True, inputs=inputs) as tmp:
+        with atomic_path(sidecar, overwrite=overwrite, inputs=inputs) as tmp:
             tmp.write_text(json.dumps(summary, default=str, indent=2, sort_keys=True) + "\n")
 
     @classmethod

@@ -76,7 +76,7 @@ def _load() -> None:
     for package_name in STEP_PACKAGES:
         package = importlib.import_module(package_name)
         for module in sorted(pkgutil.iter_modules(package.__path__), key=lambda m: m.name):
-            if not module.name.startswith("_") and module.name != "cli":
+            if not module.name.startswith("_"):
                 importlib.import_module(f"{package_name}.{module.name}")
     _loaded = True
 
