@@ -85,10 +85,6 @@ def test_ids_not_in_the_pool_are_refused():
 
 
 def test_save_replaces_neither_the_manifest_nor_its_sidecar_without_overwrite(tmp_path):
-    import pytest
-
-    from thresher.errors import UsageError
-
     sel = Selection.create(["a", "b"], meta={"method": "planted"})
     manifest = tmp_path / "m.parquet"
     (tmp_path / "m.parquet.json").write_text("{}")
