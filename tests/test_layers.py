@@ -17,6 +17,7 @@ LAYERS = [
     ("result", ["selection"]),
     ("data", ["data"]),
     ("features", ["features"]),
+    ("reports", ["report"]),
     ("steps", ["select", "filter"]),
     ("training", ["train"]),
     ("proof", ["evaluate"]),

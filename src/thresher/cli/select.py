@@ -35,6 +35,9 @@ PREFIX = "method__"
 @click.option("--manifest", default=None, type=click.Path(dir_okay=False),
               help="Also save the Selection (ids, weights, scores, reasons, metadata) as a Parquet manifest, "
                    "with a JSON sidecar.")
+@click.option("--report", default=None, type=click.Path(dir_okay=False),
+              help="Also write an HTML page on what was kept: shares by class, domain and cluster against the "
+                   "pool, the scores' histogram with the cut, example kept and dropped records.")
 @click.option("--seed", default=0, show_default=True, type=click.IntRange(min=0), help="Random seed.")
 @click.option("--workers", default=1, show_default=True, type=click.IntRange(min=1),
               help="Processes that read the pool; the selection is the same for any number.")
@@ -53,7 +56,7 @@ PREFIX = "method__"
 @click.option("--overwrite", is_flag=True, help="Replace existing output files.")
 @pool_options
 @reports_errors
-def select(pool, method, budget, out, manifest, seed, workers, order, replace, targets, report_kl, params,
+def select(pool, method, budget, out, manifest, report, seed, workers, order, replace, targets, report_kl, params,
            quarantine_path, overwrite, **options) -> None:
     """Choose records from POOL within a budget and write them to OUT.
 
@@ -79,7 +82,8 @@ def select(pool, method, budget, out, manifest, seed, workers, order, replace, t
     target = open_targets(targets, reading)
     quarantine = quarantine_file(data, quarantine_path, out)
     # Every output against every input and each other, before the work: a mistake costs nothing.
-    check_outputs({"--out": out, **manifest_outputs(manifest), "--quarantine": quarantine},
+    check_outputs({"--out": out, **manifest_outputs(manifest), "--report": report,
+                   "--quarantine": quarantine},
                   [*data.paths, *_paths_of(target), *_embeddings_file(selector)], overwrite)
     selection = selector.select(data, budget, target=target, seed=seed, workers=workers, replace=replace)
     written = data.take(selection, order=order, repeat=replace).write(out, overwrite=overwrite)
@@ -95,6 +99,11 @@ def select(pool, method, budget, out, manifest, seed, workers, order, replace, t
     ]
     if manifest:
         rows.append(("manifest", f"{manifest} (+ {manifest}.json)"))
+    if report:
+        from thresher.report import selection_report
+
+        selection_report(data, selection, report, overwrite=overwrite)
+        rows.append(("report", report))
     write_quarantine(data, quarantine, overwrite, rows)
     if report_kl and written and target is not None and hasattr(selector, "kl_reduction"):
         picked = open_pool([out], **{**reading, "format_": None, "checkpoint": None})

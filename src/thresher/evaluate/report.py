@@ -10,6 +10,7 @@ from pathlib import Path
 
 from thresher.evaluate.results import pct, table_rows
 from thresher.io import atomic_path
+from thresher.report.charts import grouped_bars, intervals
 
 COLORS = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#17becf", "#bcbd22"]
 WIDTH, HEIGHT = 680, 400
@@ -30,8 +31,8 @@ def plot_svg(run: dict) -> str:
             values += [v for v in (entry["mean"], entry["low"], entry["high"]) if _finite(v)]
     low_y = max(0.0, math.floor(min(values) * 20) / 20)
     high_y = min(1.0, math.ceil(max(values) * 20) / 20)
-    if high_y <= low_y:
-        high_y = low_y + 0.05
+    if high_y <= low_y:  # a flat curve (every point at 100%, say): a band of 5 points below or above it
+        low_y, high_y = (low_y - 0.05, high_y) if high_y >= 1.0 else (low_y, low_y + 0.05)
     xs = [math.log10(f) for f in fractions.values()] + [0.0]
     low_x, high_x = min(xs), max(xs)
     if high_x <= low_x:
@@ -93,6 +94,35 @@ def plot_svg(run: dict) -> str:
     return "\n".join(parts)
 
 
+def paired_svg(run: dict) -> str:
+    """Per method and budget, the paired difference in test accuracy against random (mean
+    over seeds, 95% paired-bootstrap interval) as an SVG string; "" without such pairs."""
+    rows = [(f"{method} @ {budget}", vs["mean_diff"], vs.get("low"), vs.get("high"))
+            for method, result in run["summary"]["methods"].items()
+            for budget, entry in result["curve"].items()
+            if (vs := entry.get("vs_random")) and vs.get("mean_diff") is not None]
+    if not rows:
+        return ""
+    chart = intervals(rows, "paired difference against random", "test accuracy minus random's (points), paired "
+                      "over seeds; 95% bootstrap interval")
+    return (f"<h3>Paired difference against random</h3><p>Seed i of each method against seed i of random; "
+            f"green: the interval is above zero, red: below.</p>{chart}")
+
+
+def domain_precision_svg(run: dict) -> str:
+    """Target-aware runs: the share of each method's selection from the target domain, per budget."""
+    methods = run["summary"]["methods"]
+    if not run.get("target_domain") or not any("domain_precision" in e for r in methods.values()
+                                                 for e in r["curve"].values()):
+        return ""
+    budgets = [b["budget"] for b in run["budgets"]]
+    series = [(budget, [methods[m]["curve"].get(budget, {}).get("domain_precision", math.nan) for m in methods])
+              for budget in budgets]
+    chart = grouped_bars(list(methods), series, "domain precision")
+    return (f"<h3>Domain precision</h3><p>Share of the selection from {html.escape(run['target_domain'])}, "
+            f"mean over seeds, by budget.</p>{chart}")
+
+
 def _table_html(run: dict) -> str:
     header, rows = table_rows(run)
     head = "".join(f"<th>{html.escape(h).replace(chr(10), '<br>')}</th>" for h in header)
@@ -124,7 +154,8 @@ def _run_html(run: dict) -> str:
             facts.append(f"domain precision of {html.escape(method)} (share from {html.escape(run['target_domain'])}):"
                          f" {precision}")
     title = html.escape(run["dataset"]) + (" (target-aware)" if run["scenario"] != "standard" else "")
-    return (f"<section><h2>{title}</h2>{plot_svg(run)}{_table_html(run)}<ul>"
+    return (f"<section><h2>{title}</h2>{plot_svg(run)}{paired_svg(run)}{domain_precision_svg(run)}"
+            f"{_table_html(run)}<ul>"
             + "".join(f"<li>{f}</li>" for f in facts) + "</ul></section>")
 
 
