@@ -14,7 +14,7 @@ from pathlib import Path
 
 import click
 
-from thresher.cli.common import console, reports_errors
+from thresher.cli.common import console, pool_options, reports_errors
 from thresher.errors import UsageError
 
 DEMO_BUDGETS = "2%,5%,10%,20%,50%"
@@ -88,6 +88,32 @@ def _check_outputs(out: str | None, report: str | None, inputs=()) -> None:
                   create_folders=True)
 
 
+def _own_data(train, test, validation, pool, test_share, validation_share, split_seed, name, reading: dict,
+              checkpoint) -> dict | None:
+    """The suite entry for --train/--test[/--validation] or --pool (None when neither is given);
+    reading options without such files are a usage error, not silently ignored."""
+    if not (train or test or validation or pool):
+        defaults = {"text_field": "text", "on_bad_record": "error"}
+        given = [key for key, value in reading.items() if value is not None and value != defaults.get(key)]
+        given += ["test_share"] * (test_share is not None) + ["validation_share"] * (validation_share is not None)
+        given += ["name"] * (name is not None)
+        if given:
+            flag = "--" + given[0].replace("_", "-").replace("format-", "format")
+            raise click.UsageError(f"{flag} reads your own files: give them with --train/--test or --pool.")
+        return None
+    if checkpoint:
+        raise click.UsageError("bench reads your files once; --checkpoint is for select and filter.")
+    if pool and (train or test or validation):
+        raise click.UsageError("give --pool (test and validation are carved from it) or --train and --test, not both.")
+    if not pool and not (train and test):
+        raise click.UsageError(f"--{'test' if train else 'train'} is missing: give --train and --test "
+                               "(--validation optional), or one --pool.")
+    entry = {"name": name, "train": train, "test": test, "validation": validation, "pool": pool,
+             "test_share": test_share, "validation_share": validation_share, "split_seed": split_seed,
+             **reading}
+    return {key: value for key, value in entry.items() if value is not None}
+
+
 def _command_line() -> str:
     return "thresher " + " ".join(shlex.quote(a) for a in sys.argv[1:])
 
@@ -131,9 +157,29 @@ def _command_line() -> str:
                    "finished tuning and point, written as they finish) hold for the same settings, and run "
                    "only the rest.")
 @click.option("--list", "list_datasets", is_flag=True, help="List the named datasets and exit.")
+@click.option("--train", "train_path", default=None, type=click.Path(dir_okay=False),
+              help="Your own data: the train pool file (with --test and --label-field).")
+@click.option("--test", "test_path", default=None, type=click.Path(dir_okay=False),
+              help="Your own data: the test file the proxy is scored on.")
+@click.option("--validation", "validation_path", default=None, type=click.Path(dir_okay=False),
+              help="Your own data: the validation file used for tuning (default: carved from --train).")
+@click.option("--pool", "pool_path", default=None, type=click.Path(dir_okay=False),
+              help="Your own data in one file: test (--test-share) and validation are carved from it.")
+@click.option("--test-share", default=None, help="With --pool: the share of each class held out as test "
+              "(default 0.2).")
+@click.option("--validation-share", default=None,
+              help="The share of each class of train carved as validation when no --validation is given "
+                   "(default 0.1).")
+@click.option("--split-seed", default=0, show_default=True, type=int, help="Seed of the carved splits.")
+@click.option("--name", default=None, help="Your dataset's name in the results (default: the --train or "
+              "--pool file's name).")
+@pool_options
 @reports_errors
 def bench(config_path, datasets, methods, budgets, seeds, model, features, embed_model, target, mix, target_size,
-          data_dir, source, cache_dir, workers, tune_repeats, out, report, resume, list_datasets) -> None:
+          data_dir, source, cache_dir, workers, tune_repeats, out, report, resume, list_datasets, train_path,
+          test_path, validation_path, pool_path, test_share, validation_share, split_seed, name, format_,
+          text_field, template, label_field, domain_field, id_field, on_bad_record, csv_delimiter,
+          checkpoint) -> None:
     """Measure selection methods: accuracy of a proxy model against budget, next to random and full data.
 
     \b
@@ -142,6 +188,16 @@ def bench(config_path, datasets, methods, budgets, seeds, model, features, embed
           --seeds 5 --out results/banking77.json --report results/banking77.html
       thresher bench --config benchmarks/suite.yaml
       thresher bench --target banking77 --mix banking77,clinc150,trec,sst2 --budgets 1%,5%
+
+    \b
+    On your own labelled data (JSONL/.gz/.zst, Parquet or CSV, read like `thresher select`'s pool):
+      thresher bench --train my/train.jsonl --test my/test.jsonl --label-field intent \\
+          --methods random,kmeans-quota --budgets 5%,10%,20% --out r.json --report r.html
+      thresher bench --pool my/all.parquet --label-field y --test-share 0.2
+
+    Without --validation, 10% of each class of train is carved for tuning; with --pool, test
+    and then validation are carved (stratified, --split-seed). The results' notes say what was
+    carved. A suite file's datasets may be such mappings too: {name, train, test, label_field}.
 
     With --out, the results file is rewritten after every dataset and scenario, and every
     finished point is appended to OUT.cells.jsonl, so a stopped run keeps what it
@@ -162,13 +218,21 @@ def bench(config_path, datasets, methods, budgets, seeds, model, features, embed
              "embed_model": embed_model, "tune_repeats": tune_repeats, "out": out, "report": report}
     if datasets:
         given["datasets"] = [d for item in datasets for d in item.split(",") if d]
+    own = _own_data(train_path, test_path, validation_path, pool_path, test_share, validation_share, split_seed,
+                    name, {"format": format_, "text_field": text_field, "template": template,
+                           "label_field": label_field, "domain_field": domain_field, "id_field": id_field,
+                           "on_bad_record": on_bad_record, "csv_delimiter": csv_delimiter}, checkpoint)
+    if own is not None:
+        given["datasets"] = [*given.get("datasets", config.get("datasets") or []), own]
     if target or mix:
         if not (target and mix):
             raise click.UsageError("a target-aware scenario needs both --target and --mix.")
         given["scenarios"] = [{"target": target, "mix": mix, "target_size": target_size}]
         given.setdefault("datasets", [])
     config = normalize({**config, **{k: v for k, v in given.items() if v is not None}})
-    _check_outputs(config["out"], config["report"], [config_path] if config_path else [])
+    inputs = [config_path] if config_path else []
+    inputs += [path for path in (train_path, test_path, validation_path, pool_path) if path]
+    _check_outputs(config["out"], config["report"], inputs)
     out_console = console()
     done: list[dict] = []
 

@@ -57,6 +57,7 @@ class Dataset:
     test: Split
     source: str
     notes: list[str] = field(default_factory=list)
+    splits: dict = field(default_factory=dict)  # split -> how it was carved (share, seed), for the user's data
 
     @property
     def classes(self) -> list[str]:
@@ -65,7 +66,7 @@ class Dataset:
     def describe(self) -> dict:
         return {"name": self.name, "kind": self.kind, "source": self.source, "train": len(self.train),
                 "validation": len(self.validation), "test": len(self.test), "classes": len(self.classes),
-                "notes": list(self.notes)}
+                "notes": list(self.notes), **({"splits": self.splits} if self.splits else {})}
 
 
 @dataclass(frozen=True)

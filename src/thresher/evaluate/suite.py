@@ -1,7 +1,9 @@
 """A benchmark suite: datasets and target-aware scenarios run under one protocol, from a
 YAML file (`benchmarks/suite.yaml`) or from the command line's options.
 
-    datasets: [banking77, digits]
+    datasets: [banking77, digits]  # named datasets, or your own files (paths relative to this file):
+      # - {name: mine, train: a.jsonl, test: b.jsonl, label_field: intent}   # validation optional
+      # - {name: all, pool: all.parquet, test_share: 0.2, label_field: y}     # test, validation carved
     methods: [random, stratified]
     budgets: ["1%", "5%", "10%"]
     seeds: 5
@@ -54,6 +56,10 @@ def load_config(path: str | os.PathLike) -> dict:
     unknown = set(config) - set(DEFAULTS)
     if unknown:
         raise UsageError(f"{path}: unknown key {sorted(unknown)[0]!r}; known keys: {', '.join(DEFAULTS)}.")
+    if isinstance(config.get("datasets"), list):
+        from thresher.evaluate.user_data import dataset_entry
+
+        config["datasets"] = [dataset_entry(d, path.parent) if isinstance(d, dict) else d for d in config["datasets"]]
     return config
 
 
@@ -62,6 +68,10 @@ def normalize(config: dict) -> dict:
     merged = {**DEFAULTS, **{k: v for k, v in config.items() if v is not None}}
     for key in ("datasets", "methods", "budgets"):
         merged[key] = [str(v) if key == "budgets" else v for v in _as_list(merged[key], key)]
+    if any(isinstance(d, dict) for d in merged["datasets"]):
+        from thresher.evaluate.user_data import dataset_entry
+
+        merged["datasets"] = [dataset_entry(d) if isinstance(d, dict) else d for d in merged["datasets"]]
     scenarios = []
     for scenario in merged["scenarios"] or []:
         if not isinstance(scenario, dict) or "target" not in scenario or "mix" not in scenario:
@@ -94,13 +104,15 @@ def run_suite(config: dict, data_dir=None, cache_dir=None, source: str = "auto",
     from thresher.evaluate.protocol import CellLog, make_task, run_bench, settings_key
     from thresher.evaluate.results import summarize
     from thresher.evaluate.target import make_target_task
+    from thresher.evaluate.user_data import file_stamps, load_entry
 
     embed_model = config["embed_model"] or DEFAULT_MODEL
     common = {"seeds": config["seeds"], "model": config["model"], "workers": workers,
               "tune_repeats": config["tune_repeats"]}
     done = {settings_key(run["settings"]): run for run in finished or [] if isinstance(run, dict) and "settings" in run}
     shared = {key: config[key] for key in ("seeds", "model", "features", "tune_repeats")} | {"embed_model": embed_model}
-    plan = [({"dataset": name, "methods": config["methods"], "budgets": config["budgets"], **shared}, name)
+    plan = [({"dataset": name, "methods": config["methods"], "budgets": config["budgets"], **shared,
+              **({"files": file_stamps(name)} if isinstance(name, dict) else {})}, name)
             for name in config["datasets"]]
     plan += [({"scenario": scenario, **shared}, scenario) for scenario in config["scenarios"]]
     runs = []
@@ -109,7 +121,8 @@ def run_suite(config: dict, data_dir=None, cache_dir=None, source: str = "auto",
         if run is None:
             clock = time.perf_counter()
             if "dataset" in settings:
-                dataset = load_dataset(item, data_dir, source)
+                dataset = (load_entry(item, config["out"]) if isinstance(item, dict)
+                           else load_dataset(item, data_dir, source))
                 features = featurize(dataset, config["features"] if dataset.kind == "text" else "auto", embed_model,
                                      cache_dir)
                 task, methods, budgets = make_task(dataset, features), config["methods"], config["budgets"]
