@@ -3,6 +3,7 @@ selection kept, and the bench report plots the paired difference against random.
 
 from __future__ import annotations
 
+import copy
 import html
 import json
 import re
@@ -103,17 +104,37 @@ def test_selection_report_in_python_shows_cluster_shares(tmp_path):
     assert "By cluster" in page and "By class" in page and "<script" not in page
 
 
-def test_bench_report_plots_the_paired_difference_against_random(tmp_path):
+@pytest.fixture(scope="module")
+def bench_run():
+    """A small bench run of random and an oracle (keeps only correctly labelled records)."""
+    from thresher.evaluate.protocol import run_bench
+
+    from .evaluate.test_protocol import PlantedChoice, planted_task
+
+    task, clean, _ = planted_task()
+    return run_bench(task, ["random", PlantedChoice("oracle", clean)], ["5%", "20%"], seeds=2, tune_repeats=1)
+
+
+def _bench_page(run: dict) -> str:
     from thresher.evaluate.report import render_html
     from thresher.evaluate.results import results_document, summarize
 
-    from .evaluate.test_protocol import PlantedChoice, planted_task
-    from thresher.evaluate.protocol import run_bench
+    run["summary"] = summarize(run)
+    return render_html(results_document([run], "test", 1.0))
 
-    task, clean, _ = planted_task()
-    bench = run_bench(task, ["random", PlantedChoice("oracle", clean)], ["5%", "20%"], seeds=2, tune_repeats=1)
-    bench["summary"] = summarize(bench)
-    page = render_html(results_document([bench], "test", 1.0))
+
+def test_bench_report_plots_the_paired_difference_against_random(bench_run):
+    page = _bench_page(copy.deepcopy(bench_run))
     assert "paired difference against random" in page
     assert page.count('class="interval"') == 2  # oracle at 5% and 20%
     assert "oracle @ 5%" in page and "<script" not in page
+    assert "Domain precision" not in page
+
+
+def test_bench_report_draws_domain_precision_in_target_aware_runs(bench_run):
+    run = copy.deepcopy(bench_run)
+    for point in run["points"]:
+        point["domain_precision"] = 0.25 if point["method"] == "random" else 0.75
+    run["target_domain"] = "<b>target</b>"
+    page = _bench_page(run)
+    assert "Domain precision" in page and "25.0%" in page and "75.0%" in page and "<b>target" not in page
