@@ -208,3 +208,26 @@ def test_python_entry_point_takes_paths_or_pools(tmp_path):
         assert "has no label field" in str(err) and "label_field" in str(err)
     else:
         raise AssertionError("a pool without labels was accepted")
+
+
+def test_carved_splits_are_embedded_as_the_whole_file(tmp_path, monkeypatch):
+    import numpy as np
+
+    import thresher.evaluate.features as features
+
+    asked = []
+
+    def fake_embed(texts, model, cache_dir=None):  # one row per text: its number, so slices can be checked
+        asked.append(list(texts))
+        return np.array([[float(t.split(" please ")[1].split()[0]), 1.0] for t in texts], dtype=np.float32)
+
+    monkeypatch.setattr(features, "embed_texts", fake_embed)
+    monkeypatch.setattr(features, "embed_available", lambda: True)
+    path = write_jsonl(tmp_path / "all.jsonl", records(90, field="y"))
+    dataset = load_entry(dataset_entry({"pool": str(path), "label_field": "y"}))
+    found = features.featurize(dataset, "embed")
+    whole = [r["text"] for r in records(90, field="y")]
+    assert all(texts == whole for texts in asked)  # the file's texts, as `thresher select` embeds them
+    for split, matrix in (("train", found.train), ("validation", found.validation), ("test", found.test)):
+        numbers = [float(t.split(" please ")[1].split()[0]) for t in getattr(dataset, split).texts]
+        assert matrix[:, 0].tolist() == numbers

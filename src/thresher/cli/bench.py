@@ -98,7 +98,7 @@ def _own_data(train, test, validation, pool, test_share, validation_share, split
         given += ["test_share"] * (test_share is not None) + ["validation_share"] * (validation_share is not None)
         given += ["name"] * (name is not None)
         if given:
-            flag = "--" + given[0].replace("_", "-").replace("format-", "format")
+            flag = "--" + given[0].replace("_", "-")
             raise click.UsageError(f"{flag} reads your own files: give them with --train/--test or --pool.")
         return None
     if checkpoint:

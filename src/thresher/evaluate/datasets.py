@@ -58,6 +58,9 @@ class Dataset:
     source: str
     notes: list[str] = field(default_factory=list)
     splits: dict = field(default_factory=dict)  # split -> how it was carved (share, seed), for the user's data
+    # split -> (texts of the file it was carved from, positions in it): embedded as the whole
+    # file, so the feature store's entry is the one `thresher select` on that file uses
+    origins: dict = field(default_factory=dict, repr=False)
 
     @property
     def classes(self) -> list[str]:

@@ -68,10 +68,20 @@ def featurize(dataset: Dataset, kind: str = "auto", model: str = DEFAULT_MODEL,
     splits = (dataset.train.texts, dataset.validation.texts, dataset.test.texts)
     if kind == "tfidf":
         return tfidf_features(*splits)
-    matrices = [embed_texts(texts, model, cache_dir) for texts in splits]
+    matrices = [_embed_split(dataset, split, texts, model, cache_dir)
+                for split, texts in zip(("train", "validation", "test"), splits)]
     return Features(*matrices, name=f"embed:{model_label(model)}",
                     detail={"kind": "sentence-embeddings", "model": model_label(model),
                             "dimensions": int(matrices[0].shape[1]), "normalized": True})
+
+
+def _embed_split(dataset: Dataset, split: str, texts: list[str], model: str, cache_dir) -> np.ndarray:
+    """A split's embeddings; a split carved from a file is cut from the whole file's
+    (`dataset.origins`), which `thresher select` on that file shares."""
+    if split not in dataset.origins:
+        return embed_texts(texts, model, cache_dir)
+    whole, positions = dataset.origins[split]
+    return np.asarray(embed_texts(whole, model, cache_dir)[np.asarray(positions, dtype=np.int64)])
 
 
 def model_label(model: str) -> str:

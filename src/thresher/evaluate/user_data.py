@@ -151,10 +151,13 @@ def dataset_from_pools(name: str, train=None, test=None, validation=None, pool=N
 
     notes: list[str] = []
     splits: dict[str, dict] = {}
+    origins: dict[str, tuple] = {}  # split -> (the file's texts, positions in them)
     if pool is not None:
         whole = read_split(pool, "pool")
         kept, held = stratified_split(whole.labels, test_share, split_seed)
         train_split, test_split = whole.subset(kept), whole.subset(held)
+        file_texts, train_positions = whole.texts, kept
+        origins["test"] = (file_texts, held)
         source = f"pool={', '.join(pool.paths)}"
         splits["test"] = {"carved_from": "pool", "share": test_share, "seed": split_seed, "stratified": True,
                           "n": len(test_split)}
@@ -164,6 +167,7 @@ def dataset_from_pools(name: str, train=None, test=None, validation=None, pool=N
         if train is None or test is None:
             raise UsageError(f"dataset {name}: give train and test pools, or one pool to carve them from.")
         train_split, test_split = read_split(train, "train"), read_split(test, "test")
+        file_texts, train_positions = train_split.texts, np.arange(len(train_split))
         source = f"train={', '.join(train.paths)}; test={', '.join(test.paths)}"
     if validation is not None:
         validation_split = read_split(validation, "validation")
@@ -171,6 +175,8 @@ def dataset_from_pools(name: str, train=None, test=None, validation=None, pool=N
     else:
         kept, held = stratified_split(train_split.labels, validation_share, split_seed)
         validation_split, train_split = train_split.subset(held), train_split.subset(kept)
+        origins["validation"] = (file_texts, train_positions[held])
+        train_positions = train_positions[kept]
         origin = "pool" if pool is not None else "train"
         splits["validation"] = {"carved_from": origin, "share": validation_share, "seed": split_seed,
                                 "stratified": True, "n": len(validation_split)}
@@ -184,7 +190,9 @@ def dataset_from_pools(name: str, train=None, test=None, validation=None, pool=N
                    f"count as errors: {', '.join(absent[:10])}{' ...' if len(absent) > 10 else ''}")
         log.warning(message)
         notes.append(message)
-    return Dataset(name, "text", train_split, validation_split, test_split, source, notes, splits)
+    if len(train_positions) != len(file_texts):
+        origins["train"] = (file_texts, train_positions)
+    return Dataset(name, "text", train_split, validation_split, test_split, source, notes, splits, origins)
 
 
 def file_stamps(entry: dict) -> dict[str, list[int]]:
