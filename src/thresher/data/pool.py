@@ -357,7 +357,7 @@ class Pool:
             if outside.any():
                 raise UsageError(f"id {positions[outside][0]} is not in this pool of {index.n} records; "
                                  "was the selection made from another pool?")
-            return positions.astype(np.int64)
+            return positions.astype(np.int64, copy=False)
         ids = pa.array(ids)
         if ids.type != index.ids.type:
             try:
@@ -378,7 +378,7 @@ class Pool:
         order: "pool" (the records' order in the pool) or "selection" (the selection's order).
         repeat: write a record as many times as its weight says (for sampling with replacement).
         """
-        from thresher.data.take import Subset
+        from thresher.data.take import Subset, non_decreasing
         from thresher.selection import Selection
 
         if order not in ("pool", "selection"):
@@ -390,7 +390,7 @@ class Pool:
                 counts = np.rint(selection.weights).astype(np.int64)
         else:
             positions = self.positions_of(np.asarray(selection))
-        if order == "pool":
+        if order == "pool" and not non_decreasing(positions):  # most are: no argsort, no (k,) int64 copies
             ordering = np.argsort(positions, kind="stable")
             positions = positions[ordering]
             counts = counts[ordering] if counts is not None else None

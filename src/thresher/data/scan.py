@@ -169,10 +169,11 @@ class PoolIndex:
 
     n: number of good records. ids: the id column, or None (ids are positions 0..n-1).
     labels, domains: (n,) arrays or None. tokens: (n,) int64 whitespace-token counts or
-    None when not computed. files: (n,) int32 file index; locations: (n,) int64 1-based
-    line (JSONL, CSV) or row (Parquet, tables) in that file. offsets, lengths: (n,) int64
-    byte span of each record's line, for uncompressed JSONL (else None), so writing a
-    selection reads only the chosen lines.
+    None when not computed. files: (n,) file index (uint8 unless there are more files);
+    locations: (n,) 1-based line (JSONL, CSV) or row (Parquet, tables) in that file
+    (int32 unless a file has more lines). offsets: (n,) int64 and lengths: (n,) int32
+    (int64 for a line over 2 GiB) byte span of each record's line, for uncompressed JSONL
+    (else None), so writing a selection reads only the chosen lines.
     """
 
     n: int
@@ -194,31 +195,51 @@ class PoolIndex:
 
 
 def merge(results: Sequence[ShardResult], paths: Sequence[str], unit: str) -> tuple[PoolIndex, list[Any]]:
-    """Join shard results in order, turning shard-local line numbers into file line numbers."""
+    """Join shard results in order, turning shard-local line numbers into file line numbers.
+
+    The index keeps a few numbers per record for the whole run, and on a pool of millions
+    of short records they are most of thresher's memory. So each per-record column is
+    filled in place, and each shard's arrays are let go (set to None in its result) once
+    copied, never holding all the parts and their concatenation at once; and line numbers
+    and line lengths are int32 and file indices uint8 unless their values need more.
+    """
     line_base: dict[int, int] = {}
-    locations, files, bad, outputs, offsets, lengths = [], [], [], [], [], []
-    columns: dict[str, list] = {}
-    tokens: list | None = []
-    blank = 0
+    bases = []
     for result in results:
-        base = line_base.get(result.file_index, 0)
-        line_base[result.file_index] = base + result.n_lines
-        locations.append(result.locations + base)
-        files.append(np.full(len(result.locations), result.file_index, dtype=np.int32))
+        bases.append(line_base.get(result.file_index, 0))
+        line_base[result.file_index] = bases[-1] + result.n_lines
+    sizes = np.array([len(result.locations) for result in results], dtype=np.int64)
+    n = int(sizes.sum())
+    spans = all(result.offsets is not None and result.lengths is not None for result in results)
+    with_tokens = all(result.tokens is not None for result in results)
+    last_line = max((int(r.locations.max()) + base for r, base in zip(results, bases) if len(r.locations)), default=0)
+    longest = max((int(r.lengths.max()) for r in results if spans and len(r.lengths)), default=0)
+    locations = np.empty(n, dtype=_fitting(last_line))
+    files = np.empty(n, dtype=np.min_scalar_type(max(len(paths) - 1, 0)))
+    offsets = np.empty(n, dtype=np.int64) if spans else None
+    lengths = np.empty(n, dtype=_fitting(longest)) if spans else None
+    tokens = np.empty(n, dtype=np.int64) if with_tokens else None
+    bad, outputs = [], []
+    columns: dict[str, list] = {}
+    blank = at = 0
+    for result, base in zip(results, bases):
+        stop = at + len(result.locations)
+        locations[at:stop] = result.locations + base
+        files[at:stop] = result.file_index
+        if spans:
+            offsets[at:stop], lengths[at:stop] = result.offsets, result.lengths
+        if with_tokens:
+            tokens[at:stop] = result.tokens
+        result.locations, result.offsets, result.lengths, result.tokens = np.zeros(0, np.int64), None, None, None
+        at = stop
         for line, reason, raw in result.bad:
             bad.append(BadRecord(paths[result.file_index], line + base, reason, raw, unit))
         for name, column in result.columns.items():
             columns.setdefault(name, [])
             if column is not None:
                 columns[name].append(column)
-        if result.tokens is None:
-            tokens = None
-        elif tokens is not None:
-            tokens.append(result.tokens)
         blank += result.blank
         outputs.extend(result.outputs)
-        offsets.append(result.offsets)
-        lengths.append(result.lengths)
 
     def joined(name: str) -> pa.Array | None:
         if name not in columns:
@@ -226,25 +247,29 @@ def merge(results: Sequence[ShardResult], paths: Sequence[str], unit: str) -> tu
         parts = same_type(columns[name])
         return pa.chunked_array(parts).combine_chunks() if parts else pa.array([])
 
-    locations_all = np.concatenate(locations) if locations else np.zeros(0, np.int64)
     if outputs:
         # outputs[task][batch], so a scorer can concatenate its own results.
         outputs = [list(per_task) for per_task in zip(*outputs)]
     index = PoolIndex(
-        n=len(locations_all),
-        shard_sizes=np.array([len(result.locations) for result in results], dtype=np.int64),
+        n=n,
+        shard_sizes=sizes,
         ids=joined("id"),
         labels=joined("label"),
         domains=joined("domain"),
-        tokens=np.concatenate(tokens) if tokens else (np.zeros(0, np.int64) if tokens is not None else None),
-        files=np.concatenate(files) if files else np.zeros(0, np.int32),
-        locations=locations_all,
+        tokens=tokens,
+        files=files,
+        locations=locations,
         bad=BadRecordLog(bad),
         blank_lines=blank,
-        offsets=_joined_or_none(offsets),
-        lengths=_joined_or_none(lengths),
+        offsets=offsets,
+        lengths=lengths,
     )
     return index, outputs
+
+
+def _fitting(largest: int) -> type:
+    """int32 when it holds every value up to `largest`, else int64."""
+    return np.int32 if largest < 2**31 else np.int64
 
 
 def jobs(source, spec: FieldSpec, shards: list[Shard], policy: str, want_tokens: bool, tasks: Sequence[Task],

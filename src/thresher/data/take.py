@@ -63,19 +63,33 @@ class Subset:
         ordering = np.argsort(self.positions, kind="stable")
         return self.positions[ordering], ordering
 
+    def _in_pool_order(self) -> np.ndarray:
+        """The positions in pool order. Most subsets are in pool order already; they are
+        returned as they are, sparing the two (k,) int64 arrays an argsort would make."""
+        if non_decreasing(self.positions):
+            return self.positions
+        return self._sorted()[0]
+
     def iter_lines(self) -> Iterator[tuple[int, bytes]]:
         """(position, raw line) of a JSONL pool's chosen records, in pool order."""
         index = self.pool.index()
-        positions, _ = self._sorted()
-        files = index.files[positions]
-        wanted = [(path, positions[files == i]) for i, path in enumerate(self.pool.source.paths)]
+        positions = self._in_pool_order()
+        paths = self.pool.source.paths
+        # A one-file pool (the usual case) needs no per-file split, which costs a copy of the positions.
+        wanted = [(paths[0], positions)] if len(paths) == 1 else \
+            [(path, positions[index.files[positions] == i]) for i, path in enumerate(paths)]
         wanted = [(path, mine) for path, mine in wanted if len(mine)]
         if index.offsets is not None:
-            # Uncompressed files: read just the chosen lines, by their byte spans.
-            with progress("write", int(index.lengths[positions].sum()), "bytes") as bar:
+            # Uncompressed files: read just the chosen lines, by their byte spans. In blocks of
+            # positions: a Python int per chosen record (tolist) would cost ~36 bytes each.
+            total = sum(int(index.lengths[mine[start:start + _BLOCK]].sum())
+                        for _, mine in wanted for start in range(0, len(mine), _BLOCK))
+            with progress("write", total, "bytes") as bar:
                 for path, mine in wanted:
-                    lines = jsonl.read_spans(path, index.offsets[mine], index.lengths[mine], bar.advance)
-                    yield from zip(mine.tolist(), lines)
+                    for start in range(0, len(mine), _BLOCK):
+                        block = mine[start:start + _BLOCK]
+                        lines = jsonl.read_spans(path, index.offsets[block], index.lengths[block], bar.advance)
+                        yield from zip(block.tolist(), lines)
             return
         # Compressed files report decompressed bytes, so the bar may pass its total there.
         total = sum(os.path.getsize(path) for path, _ in wanted)
@@ -192,7 +206,7 @@ class Subset:
 
     def _write_lines(self, out) -> int:
         counts = dict(zip(self.positions.tolist(), self.counts.tolist())) if self.counts is not None else None
-        if np.all(np.diff(self.positions) > 0) or len(self.positions) < 2:
+        if len(self.positions) < 2 or np.all(self.positions[1:] > self.positions[:-1]):  # no (k,) int64 diff
             lines = self.iter_lines()
         else:
             held = dict(self.iter_lines())
@@ -221,6 +235,18 @@ class Subset:
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as err:
             raise ThresherError(f"cannot write these records as CSV ({err}); write JSONL or Parquet instead.") from None
         return table.num_rows
+
+
+_BLOCK = 1 << 16  # chosen records handled at a time when writing lines
+
+
+def non_decreasing(positions: np.ndarray) -> bool:
+    """Whether positions are in pool order, checked in blocks (no (k,) temporary)."""
+    for start in range(0, len(positions) - 1, _BLOCK):
+        stop = min(start + _BLOCK, len(positions) - 1)
+        if not np.all(positions[start + 1:stop + 1] >= positions[start:stop]):
+            return False
+    return True
 
 
 def _iter_file_tables(source, path: str) -> Iterator[pa.Table]:

@@ -17,10 +17,12 @@ from __future__ import annotations
 
 import datetime
 import time
+from dataclasses import dataclass
 from typing import Any, ClassVar, Sequence
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from thresher._version import __version__
 from thresher.data.pool import Pool
@@ -36,7 +38,8 @@ Reason = "tuple[str, str | None] | None"  # (code, detail) or no reason
 class Filter(Configured):
     """Base class of the filters. Subclasses set `name`, `summary`, `paper`, `params`
     and implement `_run(pool, engine, workers) -> (keep, reasons, scores, extra_meta)`:
-    keep (n,) bool, reasons (n,) of (code, detail) or None, scores (n,) float64 or None."""
+    keep (n,) bool, reasons (n,) of (code, detail) or None, or a `Reasons` of some
+    records, scores (n,) float64 or None."""
 
     kind: ClassVar[str] = "filter"
     name: ClassVar[str] = ""
@@ -83,16 +86,62 @@ class Filter(Configured):
         raise NotImplementedError
 
 
-def build_selection(pool: Pool, keep: np.ndarray, reasons: Sequence | None, scores: np.ndarray | None,
+@dataclass
+class Reasons:
+    """The reasons of some records only, as Arrow columns: `positions: (m,) int64` pool
+    positions in increasing order, `codes` and `details`: (m,) strings. The records not
+    listed have none.
+
+    A filter on millions of records that gives a reason to few of them returns this
+    instead of an (n,) sequence of (code, detail) pairs: a Python pair, or even a None
+    slot, per record costs 8 to 100 bytes each, which on a pool of short records is more
+    than the filter's own state."""
+
+    positions: np.ndarray
+    codes: pa.Array
+    details: pa.Array
+
+    def __post_init__(self) -> None:
+        for code in pc.unique(self.codes).drop_null().to_pylist():
+            reason_arrays([(code, None)])  # the one check of a code's spelling
+
+    def at(self, positions: np.ndarray, wanted: np.ndarray) -> tuple[pa.Array | None, pa.Array | None]:
+        """(codes, details) of the records at `positions` (increasing), or (None, None)
+        when none of them has a reason. wanted: (n,) bool, true at those positions."""
+        if len(positions) == len(self.positions) and np.array_equal(positions, self.positions):
+            return self.codes, self.details  # the usual case: reasons for exactly the dropped records
+        if not wanted[self.positions].any():
+            return None, None
+        slot = np.minimum(np.searchsorted(self.positions, positions), len(self.positions) - 1)
+        rows = pa.array(slot, mask=self.positions[slot] != positions)
+        return self.codes.take(rows), self.details.take(rows)
+
+
+def prefixed(prefix: str, values: pa.Array) -> pa.Array:
+    """Strings `prefix + str(value)`, as Arrow strings: "of id 17". Integer and string
+    values are joined by Arrow, without a Python string per value."""
+    if pa.types.is_integer(values.type) or pa.types.is_string(values.type) or pa.types.is_large_string(values.type):
+        return pc.binary_join_element_wise(pa.scalar(prefix), values.cast(pa.string()), "")
+    return pa.array([f"{prefix}{value}" for value in values.to_pylist()], pa.string())
+
+
+def build_selection(pool: Pool, keep: np.ndarray, reasons: "Sequence | Reasons | None", scores: np.ndarray | None,
                     meta: dict) -> Selection:
     """A Selection from per-position decisions: `keep: (n,) bool`, `reasons: (n,)` of
-    (code, detail) or None (a kept record may carry one, e.g. a flag), `scores: (n,)
-    float64` or None (NaN: no score)."""
+    (code, detail) or None (a kept record may carry one, e.g. a flag), or a `Reasons` of
+    some records; `scores: (n,) float64` or None (NaN: no score)."""
     keep = np.asarray(keep, dtype=bool)
     kept, dropped = np.flatnonzero(keep), np.flatnonzero(~keep)
-    reasons = list(reasons) if reasons is not None else [None] * len(keep)
-    kept_codes, kept_details = reason_arrays([reasons[i] for i in kept])
-    dropped_codes, dropped_details = reason_arrays([reasons[i] for i in dropped])
+    if isinstance(reasons, Reasons):
+        kept_codes, kept_details = reasons.at(kept, keep)
+        dropped_codes, dropped_details = reasons.at(dropped, ~keep)
+    elif reasons is None:
+        # No reason at all: Selection makes the null columns, with no Python object per record.
+        kept_codes = kept_details = dropped_codes = dropped_details = None
+    else:
+        reasons = list(reasons)
+        kept_codes, kept_details = reason_arrays([reasons[i] for i in kept])
+        dropped_codes, dropped_details = reason_arrays([reasons[i] for i in dropped])
 
     def column(part):
         return None if scores is None else np.asarray(scores[part], dtype=np.float64)

@@ -19,7 +19,7 @@ import pyarrow.compute as pc
 
 from thresher.data.fields import FieldSpec
 from thresher.errors import UsageError
-from thresher.filter.base import Filter, text_buffers
+from thresher.filter.base import Filter, Reasons, prefixed, text_buffers
 from thresher.params import Param
 from thresher.steps import register
 
@@ -86,29 +86,78 @@ class ExactDedup(Filter):
         task = HashTask(bool(c["nfkc"]), bool(c["lowercase"]), bool(c["punctuation"]), bool(c["whitespace"]))
         index, outputs = pool.scan([task], engine=engine, workers=workers)
         parts = outputs[0] if outputs else []
+        del outputs
         n = index.n
-        hashes = np.concatenate([h for h, _ in parts]) if parts else np.zeros(0, np.uint64)
-        lengths = np.concatenate([length for _, length in parts]) if parts else np.zeros(0, np.int64)
-        rank = np.zeros(n)  # lower rank survives
-        if c["keep"] == "longest":
-            rank = -lengths.astype(np.float64)
-        elif c["keep"] == "priority":
-            rank = -_priorities(pool, c["priority_field"], n)
-        order = np.lexsort((np.arange(n), rank, hashes))
-        first_of_group = np.ones(n, dtype=bool)
-        first_of_group[1:] = hashes[order[1:]] != hashes[order[:-1]]
-        group_start = np.maximum.accumulate(np.where(first_of_group, np.arange(n), 0))
-        survivor = np.empty(n, dtype=np.int64)
-        survivor[order] = order[group_start]
-        keep = survivor == np.arange(n)
-        dropped = np.flatnonzero(~keep)
-        reasons = np.full(n, None, dtype=object)
-        if len(dropped):
-            ids = pool.ids_at(survivor[dropped]).to_pylist()
-            for position, sid in zip(dropped, ids):
-                reasons[position] = ("exact-duplicate", f"of id {sid}")
+        hashes, lengths = _joined(parts, n, lengths=c["keep"] == "longest")
+        # The default rule sorts by hash alone: a stable sort leaves equal hashes in pool
+        # order, as the three-key lexsort does, without its two (n,) key arrays.
+        if c["keep"] == "first":
+            order = np.argsort(hashes, kind="stable")
+        else:
+            rank = -lengths.astype(np.float64) if c["keep"] == "longest" else -_priorities(pool, c["priority_field"], n)
+            order = np.lexsort((np.arange(n), rank, hashes))  # lower rank survives
+            del rank
+        first_of_group = _group_starts(hashes, order)
+        del hashes
+        dropped, survivors = _dropped_and_survivors(order, first_of_group)
+        del order
+        keep = np.ones(n, dtype=bool)
+        keep[dropped] = False
         groups = int(first_of_group.sum()) if n else 0
+        reasons = Reasons(dropped, pa.repeat(pa.scalar("exact-duplicate"), len(dropped)),
+                          prefixed("of id ", pool.ids_at(survivors)))
         return keep, reasons, None, {"distinct_texts": groups}
+
+
+# Exact dedup's state is one hash per record; the steps below keep it near that on pools
+# of many millions of short records, where every (n,) int64 temporary costs 8 bytes a record.
+_BLOCK = 1 << 16
+
+
+def _joined(parts: list, n: int, lengths: bool) -> tuple[np.ndarray, np.ndarray | None]:
+    """(hashes (n,) uint64, lengths (n,) int64 or None) from the per-batch results, each
+    batch's arrays released once copied, so the pool's hashes are never held twice."""
+    hashes = np.empty(n, dtype=np.uint64)
+    joined_lengths = np.empty(n, dtype=np.int64) if lengths else None
+    at = 0
+    for i, (batch_hashes, batch_lengths) in enumerate(parts):
+        hashes[at:at + len(batch_hashes)] = batch_hashes
+        if lengths:
+            joined_lengths[at:at + len(batch_lengths)] = batch_lengths
+        at += len(batch_hashes)
+        parts[i] = None
+    return hashes, joined_lengths
+
+
+def _group_starts(hashes: np.ndarray, order: np.ndarray) -> np.ndarray:
+    """(n,) bool: entry i of `order` starts a group of equal hashes. In blocks, so that
+    `hashes[order]` is never built whole."""
+    n = len(order)
+    first = np.ones(n, dtype=bool)
+    for start in range(0, max(n - 1, 0), _BLOCK):
+        stop = min(start + _BLOCK, n - 1)
+        block = hashes[order[start:stop + 1]]
+        first[start + 1:stop + 1] = block[1:] != block[:-1]
+    return first
+
+
+def _dropped_and_survivors(order: np.ndarray, first_of_group: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(dropped positions in pool order, the survivor of each): in sorted order a group's
+    survivor is its first entry. In blocks, carrying the open group's start across."""
+    dropped, survivors = [], []
+    start_of_group = 0
+    for start in range(0, len(order), _BLOCK):
+        first = first_of_group[start:start + _BLOCK]
+        starts = np.where(first, np.arange(start, start + len(first)), start_of_group)
+        np.maximum.accumulate(starts, out=starts)
+        start_of_group = int(starts[-1])
+        duplicate = ~first
+        dropped.append(order[start:start + _BLOCK][duplicate])
+        survivors.append(order[starts[duplicate]])
+    dropped = np.concatenate(dropped) if dropped else np.zeros(0, np.int64)
+    survivors = np.concatenate(survivors) if survivors else np.zeros(0, np.int64)
+    in_pool_order = np.argsort(dropped, kind="stable")
+    return dropped[in_pool_order], survivors[in_pool_order]
 
 
 def _priorities(pool, field: str, n: int) -> np.ndarray:

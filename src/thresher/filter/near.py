@@ -26,10 +26,11 @@ import uuid
 from dataclasses import dataclass
 
 import numpy as np
+import pyarrow as pa
 import pyarrow.compute as pc
 
 from thresher.errors import ThresherError, UsageError
-from thresher.filter.base import Filter, text_buffers
+from thresher.filter.base import Filter, Reasons, prefixed, text_buffers
 from thresher.params import Param
 from thresher.steps import register
 from thresher.filter.lsh import banding_rates, candidate_pairs, check_threshold, choose_banding, concatenate_files
@@ -293,15 +294,14 @@ def _survivors(pool, n: int, left: np.ndarray, right: np.ndarray, lengths: np.nd
         survivor = survivor_of_component[component]
     else:
         survivor = component
-    positions = np.arange(n)
-    keep = survivor == positions
+    keep = survivor == np.arange(n)
     dropped = np.flatnonzero(~keep)
     scores = np.full(n, np.nan)
-    reasons = np.full(n, None, dtype=object)
-    if len(dropped):
-        jaccard = similarity.pairs(survivor[dropped], dropped)
-        scores[dropped] = jaccard
-        survivor_ids = pool.ids_at(survivor[dropped]).to_pylist()
-        for position, sid, j in zip(dropped, survivor_ids, jaccard):
-            reasons[position] = ("near-duplicate", f"of id {sid}, jaccard {j:.2f}")
+    jaccard = similarity.pairs(survivor[dropped], dropped)
+    scores[dropped] = jaccard
+    # Reasons for the dropped records only, as Arrow strings (see `Reasons`); "%.2f" is
+    # the format f"{j:.2f}" uses.
+    details = pc.binary_join_element_wise("of id ", prefixed("", pool.ids_at(survivor[dropped])), ", jaccard ",
+                                          pa.array(np.char.mod("%.2f", jaccard), pa.string()), "")
+    reasons = Reasons(dropped, pa.repeat(pa.scalar("near-duplicate"), len(dropped)), details)
     return keep, reasons, scores
