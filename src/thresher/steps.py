@@ -28,8 +28,9 @@ if TYPE_CHECKING:
     from thresher.selection import Selection
 
 KINDS = ("selector", "filter")
-# Packages whose modules register the built-in steps when imported.
-STEP_PACKAGES = ("thresher.select", "thresher.filter")
+# Packages whose modules register the built-in steps when imported; an entry may also be a
+# single module (auto lives with the proxy models it races, in evaluate/).
+STEP_PACKAGES = ("thresher.select", "thresher.filter", "thresher.evaluate.auto")
 
 _STEPS: dict[str, type] = {}
 _loaded = False
@@ -75,6 +76,8 @@ def _load() -> None:
         return
     for package_name in STEP_PACKAGES:
         package = importlib.import_module(package_name)
+        if not hasattr(package, "__path__"):
+            continue  # a single module: importing it registered its steps
         for module in sorted(pkgutil.iter_modules(package.__path__), key=lambda m: m.name):
             if not module.name.startswith("_"):
                 importlib.import_module(f"{package_name}.{module.name}")

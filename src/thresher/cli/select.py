@@ -97,6 +97,8 @@ def select(pool, method, budget, out, manifest, report, seed, workers, order, re
         ("selected", f"{len(selection):,}  ({method}, budget {budget}, seed {seed})"),
         ("written", f"{written:,} -> {out}"),
     ]
+    if "race" in selection.meta:
+        rows += _race_rows(selection.meta["race"])
     if manifest:
         rows.append(("manifest", f"{manifest} (+ {manifest}.json)"))
     if report:
@@ -111,6 +113,16 @@ def select(pool, method, budget, out, manifest, report, seed, workers, order, re
         rows.append(("KL reduction", f"{reduction:.4f} nats (hashed n-grams; > 0: closer to the target)"))
     rows.append(("time", f"{time.perf_counter() - clock:.2f} s (selection {selection.meta['duration_s']:.2f} s)"))
     summary(rows)
+
+
+def _race_rows(race: dict) -> list[tuple[str, str]]:
+    """The summary rows of a method that raced others (auto): its decision, and the race."""
+    rows = [("decision", f"{race['decision']}: {race['why']}")]
+    if race.get("candidates"):
+        raced = ", ".join(f"{row['method']} {row['mean']:.3f}" for row in race["candidates"])
+        rows.append(("race", f"validation accuracy {raced}; {race['cpu_s']:.1f} CPU-s "
+                             f"(one fit on the whole pool: {race['full_fit_cpu_s']:.1f} CPU-s)"))
+    return rows
 
 
 def _check_method_options(method: str, cls: type, given: dict[str, Any]) -> None:
