@@ -118,7 +118,7 @@ def test_a_labelled_target_is_the_validation_set():
 
 
 @pytest.mark.parametrize("params, message", [
-    ({"seeds": 1}, "seeds"), ({"validation_share": 0.9}, "validation_share"), ({"level": 1.5}, "level"),
+    ({"seeds": 2}, "seeds"), ({"validation_share": 0.9}, "validation_share"), ({"level": 1.5}, "level"),
     ({"max_cpu_s": -1}, "max_cpu_s"), ({"candidates": "random,nope"}, "nope"), ({"candidates": "auto,random"}, "auto"),
 ])
 def test_bad_parameters_are_refused_at_construction(params, message):

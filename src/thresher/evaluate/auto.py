@@ -80,8 +80,8 @@ class Auto(EmbeddingSelector, SetSelector):
 
     def validate(self) -> None:
         config = self.config
-        if config["seeds"] < 2:
-            raise UsageError(f"auto: seeds={config['seeds']}: give at least 2 (a paired interval needs them; 3+ is better).")
+        if config["seeds"] < 3:
+            raise UsageError(f"auto: seeds={config['seeds']}: give at least 3 (fewer say nothing about the spread).")
         if not 0 < config["validation_share"] <= 0.5:
             raise UsageError(f"auto: validation_share={config['validation_share']}: give a share in (0, 0.5].")
         if config["max_cpu_s"] < 0:
