@@ -1,8 +1,9 @@
 """Peak memory of thresher's commands on a big pool of short records (issue #13 D12).
 
 Each command runs alone in a child process (`process_stats.measure`: peak RSS of the
-process tree sampled every 50 ms, CPU seconds user + sys of the tree); one line per
-command with records, peak MB, bytes per record, CPU s and wall s; the figures go to
+process tree sampled every 50 ms, CPU seconds user + sys of the tree), on the pool and on
+its first 1000 records; one line per command with its peak MB, the bytes per record
+above the small run's peak, CPU s and wall s; the figures go to
 benchmarks/results/memory_big_pool.{json,txt}. Run it on a quiet machine, one at a time:
 other heavy processes change the CPU figures (not the memory ones).
 
@@ -12,7 +13,8 @@ other heavy processes change the CPU figures (not the memory ones).
 
 Goals (#13 D12), on the 1 GB pool of 7.6M records: random select < 400 MB; exact dedup
 < 48 bytes per record plus a constant (the constant: `thresher info`'s peak on a tiny
-pool, measured here as "startup"); exact + near dedup < 1.5 GB.
+pool, measured here as the same command's peak on the pool's first 1000 records);
+exact + near dedup < 1.5 GB.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from pathlib import Path
 from process_stats import measure
 
 RESULTS = Path(__file__).parent / "results"
+SMALL = 1000
 
 
 def thresher(*args: str) -> list[str]:
@@ -49,19 +52,26 @@ def main() -> None:
 
     records = count_records(args.pool)
     scratch = Path(tempfile.mkdtemp(prefix="thresher-memory-"))
-    tiny = scratch / "tiny.jsonl"
-    tiny.write_text('{"text": "one small record"}\n')
+    # The constant of "bytes per record plus a constant": each command's peak on the pool's
+    # first SMALL records (the same imports, kernels and batch buffers, few records).
+    small = scratch / "small.jsonl"
+    with open(args.pool, "rb") as source, open(small, "wb") as head:
+        head.writelines(line for _, line in zip(range(SMALL), source))
     out = str(scratch / "out.jsonl")
+
+    def scaled(pool: str) -> dict[str, list[str]]:
+        return {
+            "info": thresher("info", pool, "--json", "--no-tokens"),
+            "select random 10%": thresher("select", pool, "--method", "random", "--budget", "10%", "-o", out,
+                                          "--overwrite"),
+            "dedup --exact": thresher("dedup", pool, "--exact", "-o", out, "--overwrite"),
+            "dedup --exact --near": thresher("dedup", pool, "--exact", "--near", "-o", out, "--overwrite",
+                                             "--work-dir", str(scratch)),
+        }
+
+    commands = {name: (records, command) for name, command in scaled(str(args.pool)).items()}
+    smalls = scaled(str(small))
     pool = str(args.pool)
-    commands = {
-        "startup (info, 1 record)": (1, thresher("info", str(tiny), "--json", "--no-tokens")),
-        "info": (records, thresher("info", pool, "--json", "--no-tokens")),
-        "select random 10%": (records, thresher("select", pool, "--method", "random", "--budget", "10%", "-o", out,
-                                                "--overwrite")),
-        "dedup --exact": (records, thresher("dedup", pool, "--exact", "-o", out, "--overwrite")),
-        "dedup --exact --near": (records, thresher("dedup", pool, "--exact", "--near", "-o", out, "--overwrite",
-                                                   "--work-dir", str(scratch))),
-    }
     if args.long_line is not None:
         size = args.long_line.stat().st_size / 2**20
         commands[f"info, one {size:.0f} MB line"] = (3, thresher("info", str(args.long_line), "--json"))
@@ -70,19 +80,22 @@ def main() -> None:
     if args.only:
         commands = {name: c for name, c in commands.items() if any(name.startswith(p) for p in args.only)}
 
-    rows = []
-    print(f"{pool}: {records} records, {args.pool.stat().st_size / 2**20:.0f} MB  {args.label}")
+    rows, lines = [], [f"{pool}: {records} records, {args.pool.stat().st_size / 2**20:.0f} MB  {args.label}"]
+    print(lines[0], flush=True)
     for name, (n, command) in commands.items():
         figures = measure(command)
         row = {"command": name, "records": n, "peak_rss_mb": round(figures["peak_rss_mb"], 1),
-               "bytes_per_record": round(figures["peak_rss_mb"] * 2**20 / n, 1),
                "cpu_s": round(figures["cpu_s"], 2), "wall_s": round(figures["wall_s"], 2)}
+        if name in smalls:
+            # Bytes per record above the same command's peak on SMALL records: the slope the goals name.
+            row["small_peak_rss_mb"] = round(measure(smalls[name])["peak_rss_mb"], 1)
+            row["bytes_per_record"] = round((row["peak_rss_mb"] - row["small_peak_rss_mb"]) * 2**20 / (n - SMALL), 1)
         rows.append(row)
-        print(f"{name:<28} {n:>9} records  peak {row['peak_rss_mb']:>8.1f} MB  {row['bytes_per_record']:>10.1f} B/record"
-              f"  cpu {row['cpu_s']:>7.2f} s  wall {row['wall_s']:>7.2f} s", flush=True)
-    lines = [f"{pool}: {records} records, {args.pool.stat().st_size / 2**20:.0f} MB  {args.label}"]
-    lines += [f"{r['command']:<28} {r['records']:>9} records  peak {r['peak_rss_mb']:>8.1f} MB  "
-              f"{r['bytes_per_record']:>10.1f} B/record  cpu {r['cpu_s']:>7.2f} s  wall {r['wall_s']:>7.2f} s" for r in rows]
+        per_record = (f"{row['bytes_per_record']:>6.1f} B/record over {row['small_peak_rss_mb']:.0f} MB"
+                      if "bytes_per_record" in row else f"{'':>6} {n} records")
+        lines.append(f"{name:<26} peak {row['peak_rss_mb']:>7.1f} MB  {per_record:<28} cpu {row['cpu_s']:>7.2f} s"
+                     f"  wall {row['wall_s']:>7.2f} s")
+        print(lines[-1], flush=True)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out + ".txt").write_text("\n".join(lines) + "\n")
     Path(args.out + ".json").write_text(json.dumps({"pool": pool, "records": records, "label": args.label,

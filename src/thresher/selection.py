@@ -143,6 +143,25 @@ def _rows(ids, *, selected: bool, positions=None, weights=None, scores=None, rea
     })
 
 
+def _member(positions, of) -> pa.Array:
+    """(len(positions),) bool: whether each position is among `of` (both non-negative
+    int64 Arrow columns), through an (N,) bool mask instead of a hash table."""
+    values, marked = np.asarray(positions.to_numpy()), np.asarray(of.to_numpy())
+    mask = np.zeros(int(max(values.max(initial=-1), marked.max(initial=-1))) + 1, dtype=bool)
+    mask[marked] = True
+    return pa.array(mask[values])
+
+
+def _first_row_of(positions, rows_of) -> pa.Array:
+    """(len(positions),) int64: the first row of `rows_of` holding each position, null
+    where none does (what `pc.index_in` gives for ids), by a stable sort, not a hash table."""
+    values, table = np.asarray(positions.to_numpy()), np.asarray(rows_of.to_numpy())
+    order = np.argsort(table, kind="stable")
+    slot = np.minimum(np.searchsorted(table[order], values), max(len(table) - 1, 0))
+    found = table[order[slot]] == values if len(table) else np.zeros(len(values), bool)
+    return pa.array(order[slot] if len(table) else np.zeros(len(values), np.int64), mask=~found)
+
+
 def _concat(tables: list[pa.Table]) -> pa.Table:
     """Row tables joined, with the first non-empty id type for all."""
     kinds = [t.schema.field("id").type for t in tables if t.num_rows]
@@ -305,11 +324,25 @@ class Selection:
         selection.meta["duration_s"] = round(self.meta.get("duration_s", 0.0) + other.meta.get("duration_s", 0.0), 4)
         return selection
 
-    def _their_rows(self, other: "Selection", rows: pa.Table, code: str) -> pa.Table:
+    def _by_position(self, other: "Selection") -> bool:
+        """Whether records may be matched by position rather than by id: both selections
+        are of one pool (equal fingerprints, so a position is one record and one id) and
+        every row has a position. An (N,) bool mask of positions costs 1 byte a record;
+        Arrow's hash table of ids for `is_in` costs about 60, which on a pool of millions
+        of records was most of a composed filter's memory."""
+        key = "root_fingerprint" if "root_fingerprint" in self.meta and "root_fingerprint" in other.meta \
+            else "pool_fingerprint"
+        return (bool(self.meta.get(key)) and self.meta.get(key) == other.meta.get(key)
+                and self.table.column("position").null_count == 0 and other.table.column("position").null_count == 0)
+
+    def _their_rows(self, other: "Selection", rows: pa.Table, code: str, by_position: bool = False) -> pa.Table:
         """`rows` (chosen here) as dropped rows: the other's score where it has a row for
         the record, and its reason where it gave one, else `code` "by <other method>"."""
         n = rows.num_rows
-        at = pc.index_in(rows.column("id"), value_set=other.table.column("id").cast(rows.schema.field("id").type))
+        if by_position:
+            at = _first_row_of(rows.column("position"), other.table.column("position"))
+        else:
+            at = pc.index_in(rows.column("id"), value_set=other.table.column("id").cast(rows.schema.field("id").type))
         has_row = at.is_valid()
         theirs = other.table.take(pc.fill_null(at, 0)) if other.table.num_rows else None
         score, reason, detail = (rows.column("score").combine_chunks(), pa.array([code] * n, pa.string()),
@@ -323,21 +356,29 @@ class Selection:
                 .set_column(3, "weight", pa.nulls(n, pa.float64()))
                 .set_column(4, "score", score).set_column(5, "reason", reason).set_column(6, "detail", detail))
 
-    def _only_theirs(self, other: "Selection", exclude: pa.Array) -> pa.Table:
-        """The other's dropped rows for records this selection has no row for."""
+    def _only_theirs(self, other: "Selection", exclude: pa.Array, by_position: bool = False) -> pa.Table:
+        """The other's dropped rows for records this selection has no row for (`exclude`:
+        the ids, or with by_position the positions, this selection has rows for)."""
         dropped = other.table.filter(pc.invert(other.table.column("selected")))
         if not dropped.num_rows:
             return dropped
+        if by_position:
+            return dropped.filter(pc.invert(_member(dropped.column("position"), exclude)))
         return dropped.filter(pc.invert(pc.is_in(dropped.column("id"), value_set=exclude.cast(dropped.schema.field("id").type))))
 
     def __and__(self, other: "Selection") -> "Selection":
         """Records chosen by both, in this selection's order, with this one's weights and
         scores; every record either dropped keeps its first reason (this one's first)."""
         self._check_same_pool(other)
-        both = pc.is_in(self.kept.column("id"), value_set=other.ids.cast(self.ids.type))
-        lost = self._their_rows(other, self.kept.filter(pc.invert(both)), NOT_CHOSEN)
+        by_position = self._by_position(other)
+        if by_position:
+            both = _member(self.kept.column("position"), other.kept.column("position"))
+        else:
+            both = pc.is_in(self.kept.column("id"), value_set=other.ids.cast(self.ids.type))
+        lost = self._their_rows(other, self.kept.filter(pc.invert(both)), NOT_CHOSEN, by_position)
         mine_dropped = self.table.filter(pc.invert(self.table.column("selected")))
-        rest = self._only_theirs(other, self.table.column("id").combine_chunks())
+        rest = self._only_theirs(other, self.table.column("position" if by_position else "id").combine_chunks(),
+                                 by_position)
         return self._composed(other, _concat([self.kept.filter(both), mine_dropped, lost, rest]), "&")
 
     def __sub__(self, other: "Selection") -> "Selection":

@@ -103,18 +103,20 @@ def candidate_pairs(parts: list, n: int, bands: int, usable: np.ndarray, all_pai
     from thresher.filter import _clusters
 
     positions = np.flatnonzero(usable)
-    codes = []
+    merged = np.zeros(0, np.int64)
     for band in range(bands):
         keys = read_band(parts, band)[positions]
         order = np.argsort(keys, kind="stable")
         left, right = _clusters.bucket_pairs(keys[order], order, all_pairs_up_to)
+        del keys, order
         if len(left):
-            codes.append(positions[left] * np.int64(n) + positions[right])
+            # Merged band by band: a pair of close duplicates shares most bands, and keeping
+            # every band's copy until the end held `bands` times the distinct pairs.
+            merged = np.union1d(merged, positions[left] * np.int64(n) + positions[right])
         if bar is not None:
             bar.advance(1)
-    if not codes:
+    if not len(merged):
         return np.zeros(0, np.int64), np.zeros(0, np.int64)
-    merged = np.unique(np.concatenate(codes))
     return merged // n, merged % n
 
 

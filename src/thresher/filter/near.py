@@ -214,7 +214,9 @@ class NearDedup(Filter):
             parts: list[BatchPart] = outputs[0] if outputs else []
             n = index.n
             sizes = np.concatenate([p.set_sizes for p in parts]) if parts else np.zeros(0, np.int64)
-            lengths = np.concatenate([p.lengths for p in parts]) if parts else np.zeros(0, np.int64)
+            # Only keep="longest" reads the lengths: spare the (n,) int64 array otherwise.
+            lengths = (np.concatenate([p.lengths for p in parts]) if parts else np.zeros(0, np.int64)) \
+                if c["keep"] == "longest" else None
             with progress("LSH bands", self.banding.bands) as bar:
                 left, right = candidate_pairs(parts, n, self.banding.bands, sizes > 0, bar=bar)
             similarity = _Similarity(parts, sizes, c["verify"], folder, c["num_perm"])
@@ -240,7 +242,9 @@ class _Similarity:
     """Jaccard of record pairs: exact from the stored shingle sets, or estimated from
     signatures. Reads through a memory map in chunks and releases the pages after each."""
 
-    CHUNK = 1 << 14
+    # Pairs per chunk: each pair touches a page or two of the map at random, and those pages
+    # count as resident until released, so 16k pairs held ~120 MB of the map at once.
+    CHUNK = 1 << 12
 
     def __init__(self, parts: list[BatchPart], sizes: np.ndarray, verify: bool, folder: str, num_perm: int):
         self.verify, self.sizes = verify, sizes
