@@ -43,7 +43,10 @@ def top_positions(scores: np.ndarray, limit: Limit, costs: np.ndarray | None = N
     """The best positions that fit `limit`, best first."""
     n = len(scores)
     if limit.count is not None and limit.count < n // 4:
-        keys = np.where(np.isnan(scores), -np.inf, np.asarray(scores, dtype=np.float64))
+        keys = np.asarray(scores, dtype=np.float64)
+        missing = np.isnan(keys)
+        keys = np.where(missing, -np.inf, keys) if missing.any() else keys  # no NaN, no (n,) float64 copy
+        del missing
         # Partition first, then order only the candidates (ties at the cut included).
         kth = np.partition(keys, n - limit.count)[n - limit.count] if limit.count else np.inf
         candidates = np.flatnonzero(keys >= kth)

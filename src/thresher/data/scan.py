@@ -127,7 +127,8 @@ def scan_shard(job: tuple) -> ShardResult:
             outputs.append([task(batch) for task in tasks])
     return ShardResult(
         file_index=shard.file_index,
-        locations=np.concatenate(locations) if locations else np.zeros(0, np.int64),
+        # Narrowed here, not only in `merge`: the results of every shard wait in memory for the merge.
+        locations=_narrowed(np.concatenate(locations) if locations else np.zeros(0, np.int64)),
         columns={name: pa.chunked_array(same_type(parts)).combine_chunks() if parts else None
                  for name, parts in columns.items()},
         tokens=np.concatenate(tokens) if tokens else (np.zeros(0, np.int64) if tokens is not None else None),
@@ -136,8 +137,15 @@ def scan_shard(job: tuple) -> ShardResult:
         blank=blank,
         outputs=outputs,
         offsets=_joined_or_none(offsets),
-        lengths=_joined_or_none(lengths),
+        lengths=_narrowed(_joined_or_none(lengths)),
     )
+
+
+def _narrowed(values: np.ndarray | None) -> np.ndarray | None:
+    """Non-negative integers as int32 when they fit (line numbers, line lengths), else as they are."""
+    if values is None or not len(values) or values.dtype == np.int32 or int(values.max()) >= 2**31:
+        return values
+    return values.astype(np.int32)
 
 
 def same_type(parts: list[pa.Array]) -> list[pa.Array]:
@@ -224,7 +232,7 @@ def merge(results: Sequence[ShardResult], paths: Sequence[str], unit: str) -> tu
     blank = at = 0
     for result, base in zip(results, bases):
         stop = at + len(result.locations)
-        locations[at:stop] = result.locations + base
+        locations[at:stop] = result.locations.astype(np.int64) + base  # a shard's int32 + base may not fit int32
         files[at:stop] = result.file_index
         if spans:
             offsets[at:stop], lengths[at:stop] = result.offsets, result.lengths

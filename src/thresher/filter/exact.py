@@ -40,20 +40,23 @@ def normalise(text: pa.Array, *, nfkc: bool = True, lowercase: bool = True, punc
 
 @dataclass
 class HashTask:
-    """Per-batch work: the normalised text's hash and the raw text's length in characters."""
+    """Per-batch work: the normalised text's hash and (with `lengths`, for keep="longest")
+    the raw text's length in characters, else None (4 bytes a record held until the join)."""
 
     nfkc: bool
     lowercase: bool
     punctuation: bool
     whitespace: bool
+    lengths: bool = True
 
-    def __call__(self, batch) -> tuple[np.ndarray, np.ndarray]:
+    def __call__(self, batch) -> tuple[np.ndarray, np.ndarray | None]:
         from thresher.filter import _kernels
 
         text = batch.column("text")
         clean = normalise(text, nfkc=self.nfkc, lowercase=self.lowercase, punctuation=self.punctuation,
                           whitespace=self.whitespace)
-        return _kernels.text_hashes(*text_buffers(clean)), pc.utf8_length(text).to_numpy(zero_copy_only=False)
+        lengths = pc.utf8_length(text).to_numpy(zero_copy_only=False) if self.lengths else None
+        return _kernels.text_hashes(*text_buffers(clean)), lengths
 
 
 @register
@@ -83,7 +86,8 @@ class ExactDedup(Filter):
 
     def _run(self, pool, engine, workers):
         c = self.config
-        task = HashTask(bool(c["nfkc"]), bool(c["lowercase"]), bool(c["punctuation"]), bool(c["whitespace"]))
+        task = HashTask(bool(c["nfkc"]), bool(c["lowercase"]), bool(c["punctuation"]), bool(c["whitespace"]),
+                        lengths=c["keep"] == "longest")
         index, outputs = pool.scan([task], engine=engine, workers=workers)
         parts = outputs[0] if outputs else []
         del outputs
