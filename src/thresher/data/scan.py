@@ -128,7 +128,7 @@ def scan_shard(job: tuple) -> ShardResult:
     return ShardResult(
         file_index=shard.file_index,
         # Narrowed here, not only in `merge`: the results of every shard wait in memory for the merge.
-        locations=_narrowed(np.concatenate(locations) if locations else np.zeros(0, np.int64)),
+        locations=_joined_narrow(locations) if locations else np.zeros(0, np.int64),
         columns={name: pa.chunked_array(same_type(parts)).combine_chunks() if parts else None
                  for name, parts in columns.items()},
         tokens=np.concatenate(tokens) if tokens else (np.zeros(0, np.int64) if tokens is not None else None),
@@ -137,15 +137,16 @@ def scan_shard(job: tuple) -> ShardResult:
         blank=blank,
         outputs=outputs,
         offsets=_joined_or_none(offsets),
-        lengths=_narrowed(_joined_or_none(lengths)),
+        lengths=None if any(part is None for part in lengths) else _joined_narrow(lengths),
     )
 
 
-def _narrowed(values: np.ndarray | None) -> np.ndarray | None:
-    """Non-negative integers as int32 when they fit (line numbers, line lengths), else as they are."""
-    if values is None or not len(values) or values.dtype == np.int32 or int(values.max()) >= 2**31:
-        return values
-    return values.astype(np.int32)
+def _joined_narrow(parts: list[np.ndarray]) -> np.ndarray:
+    """Per-batch non-negative integers (line numbers, line lengths) joined as int32 when
+    they fit, else int64. Joined straight into the narrow type: an int64 join then a cast
+    frees a shard-sized block per shard, which the allocator kept (measured: +60 MB on 7.6M records)."""
+    largest = max((int(part.max()) for part in parts if len(part)), default=0)
+    return np.concatenate(parts, dtype=np.int32 if largest < 2**31 else np.int64) if parts else np.zeros(0, np.int64)
 
 
 def same_type(parts: list[pa.Array]) -> list[pa.Array]:
@@ -272,7 +273,29 @@ def merge(results: Sequence[ShardResult], paths: Sequence[str], unit: str) -> tu
         offsets=offsets,
         lengths=lengths,
     )
+    release_freed_memory()  # the shards' arrays, let go above
     return index, outputs
+
+
+def release_freed_memory() -> None:
+    """Give the pages of freed small blocks back to the system (glibc's `malloc_trim`; a
+    no-op elsewhere). A scan frees thousands of per-batch arrays of a few tens of KB, and
+    glibc keeps their pages for reuse, so the large array built next (a pool's hashes)
+    came on top of them: 76 MB of the peak of exact dedup on 7.6M records."""
+    global _malloc_trim
+    if _malloc_trim is None:
+        import ctypes
+        import ctypes.util
+
+        try:
+            _malloc_trim = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").malloc_trim
+        except (OSError, AttributeError):
+            _malloc_trim = False
+    if _malloc_trim:
+        _malloc_trim(0)
+
+
+_malloc_trim = None
 
 
 def _fitting(largest: int) -> type:

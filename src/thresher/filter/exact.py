@@ -18,6 +18,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from thresher.data.fields import FieldSpec
+from thresher.data.scan import release_freed_memory
 from thresher.errors import UsageError
 from thresher.filter.base import Filter, Reasons, prefixed, text_buffers
 from thresher.params import Param
@@ -93,6 +94,7 @@ class ExactDedup(Filter):
         del outputs
         n = index.n
         hashes, lengths = _joined(parts, n, lengths=c["keep"] == "longest")
+        release_freed_memory()  # the batches' hashes, before the sort's two (n,) arrays
         # The default rule sorts by hash alone: a stable sort leaves equal hashes in pool
         # order, as the three-key lexsort does, without its two (n,) key arrays.
         if c["keep"] == "first":
