@@ -335,6 +335,22 @@ def widen(limit: Limit, before: int, available: int | None) -> Limit:
     return Limit(count=None, tokens=limit.tokens + before)
 
 
+def widened(limits: Sequence[Limit], available: int | None) -> list[Limit]:
+    """Each target's limit widened (`widen`) by what the targets before it take."""
+    wide, before = [], 0
+    for one in limits:
+        wide.append(widen(one, before, available))
+        before += one.count if one.count is not None else one.tokens
+    return wide
+
+
+def chooser_rngs(seed: int, targets: int = 1) -> list[np.random.Generator]:
+    """The generators a selection's chooser draws from, one per target, spawned from the
+    seed (not the seed's own generator, which scoring may use): `Selection.recut` takes
+    the same ones, so it replays the choice."""
+    return [np.random.default_rng(child) for child in np.random.SeedSequence(int(seed)).spawn(targets)]
+
+
 def interleave(chosen: Sequence[np.ndarray]) -> np.ndarray:
     """Merge per-target choices so that any prefix keeps the targets' shares."""
     if len(chosen) == 1:
@@ -360,5 +376,5 @@ def choose_per_target(rankings: Iterable[np.ndarray], limits: Sequence[Limit], n
 
 
 __all__ = ["CHOOSERS", "CHOOSER_HELP", "Chooser", "Draws", "GumbelTopK", "Quota", "Threshold", "TopK", "allocate",
-           "apportion", "choose_per_target", "group_codes", "interleave", "parse_chooser", "rank_descending",
-           "split_limit", "top_positions", "widen"]
+           "apportion", "choose_per_target", "chooser_rngs", "group_codes", "interleave", "parse_chooser",
+           "rank_descending", "split_limit", "top_positions", "widen", "widened"]

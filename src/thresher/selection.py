@@ -418,7 +418,7 @@ class Selection:
         facility location, k-means quotas, ...) cannot be re-cut: its scores are gains
         that depend on the set chosen; run the method again with the new budget.
         """
-        from thresher.choosers import Threshold, parse_chooser
+        from thresher.choosers import Threshold, chooser_rngs, parse_chooser
 
         if (budget is None) == (threshold is None):
             raise UsageError("recut needs exactly one of budget or threshold.")
@@ -454,7 +454,7 @@ class Selection:
         groups = scored.column("group")
         if chooser.groups is not None and groups.null_count:
             raise UsageError(f"this selection does not record the {chooser.groups} of each record; run select again.")
-        rng = np.random.default_rng(np.random.SeedSequence(int(self.meta.get("seed", 0))).spawn(1)[0])
+        rng = chooser_rngs(self.meta.get("seed", 0))[0]
         picked = chooser.choose(values, limit, rng, None,
                                 groups=groups.to_numpy(zero_copy_only=False) if chooser.groups else None)
         chosen = np.zeros(scored.num_rows, dtype=bool)

@@ -40,7 +40,7 @@ from thresher.data.scan import PoolIndex, Task
 from thresher.engine import Engine
 from thresher.errors import UsageError
 from thresher.params import Configured, Param, split_param
-from thresher.select.choosers import CHOOSER_HELP, Chooser, Draws, group_codes, parse_chooser
+from thresher.select.choosers import CHOOSER_HELP, Chooser, Draws, GumbelTopK, TopK, group_codes, parse_chooser
 from thresher.selection import Selection
 from thresher.steps import StepContext
 
@@ -283,8 +283,7 @@ class ScoreSelector(Selector):
         from thresher.select import choosers
 
         n, costs = ctx.index.n, ctx.index.tokens
-        targets = 1 if scores.target_shares is None else len(scores.target_shares)
-        rngs = [np.random.default_rng(child) for child in np.random.SeedSequence(ctx.seed).spawn(targets)]
+        rngs = choosers.chooser_rngs(ctx.seed, 1 if scores.target_shares is None else len(scores.target_shares))
         if scores.values is None:
             return _streamed(scores, chooser, limit, rngs, costs), None
         if scores.by_target is None:
@@ -292,14 +291,12 @@ class ScoreSelector(Selector):
         # Several targets: each takes its share of the budget from its own ranking, in turn.
         limits = choosers.split_limit(limit, scores.target_shares)
         eligible = np.flatnonzero(~np.isnan(scores.values))
-        rankings, before = [], 0
-        for t, (one, rng) in enumerate(zip(limits, rngs)):
-            wide = choosers.widen(one, before, len(eligible))
+        rankings = []
+        for t, (wide, rng) in enumerate(zip(choosers.widened(limits, len(eligible)), rngs)):
             local = chooser.choose(scores.by_target[eligible, t], wide, rng,
                                    costs[eligible] if costs is not None else None,
                                    groups=groups[eligible] if groups is not None else None)
             rankings.append(eligible[local])
-            before += one.count if one.count is not None else one.tokens
         return choosers.choose_per_target(rankings, limits, n, costs), None
 
     def _groups(self, ctx: Context, scores: Scores, chooser: Chooser) -> np.ndarray:
@@ -327,18 +324,15 @@ def _eligible_pick(chooser: Chooser, values: np.ndarray, limit: Limit, rng, cost
 def _streamed(scores: Scores, chooser: Chooser, limit: Limit, rngs, costs) -> np.ndarray:
     """Choose from scores that arrive batch by batch, keeping only the best keys."""
     from thresher.select import choosers
-    from thresher.select.choosers import GumbelTopK, TopK
     from thresher.select.streaming import StreamingTopK
 
     if not isinstance(chooser, (TopK, GumbelTopK)):
         raise UsageError(f"streaming scores can be chosen by top-k or gumbel only, not {chooser.spec()}.")
     shares = scores.target_shares if scores.target_shares is not None else np.ones(1)
     limits = choosers.split_limit(limit, shares) if len(shares) > 1 else [limit]
-    before, streams = 0, []
-    for one, rng in zip(limits, rngs):
-        streams.append(StreamingTopK(choosers.widen(one, before, None), rng, gumbel=isinstance(chooser, GumbelTopK),
-                                     temperature=getattr(chooser, "temperature", 1.0)))
-        before += one.count if one.count is not None else one.tokens
+    streams = [StreamingTopK(wide, rng, gumbel=isinstance(chooser, GumbelTopK),
+                             temperature=getattr(chooser, "temperature", 1.0))
+               for wide, rng in zip(choosers.widened(limits, None), rngs)]
     start = 0
     for batch, eligible in scores.batches():
         positions = start + np.flatnonzero(eligible)
