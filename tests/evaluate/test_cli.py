@@ -10,6 +10,7 @@ from thresher.cli import main
 from thresher.evaluate.results import markdown_table
 from tests.evaluate.test_datasets import intent_records, make_banking
 from tests.conftest import write_jsonl
+from tests.evaluate.conftest import timeless
 
 
 def test_demo_runs_end_to_end(tmp_path):
@@ -131,41 +132,23 @@ def test_bench_resume_keeps_finished_datasets_and_runs_the_rest(tmp_path, monkey
     assert result.exit_code != 0 and "is not a results file" in result.output and str(out) in result.output
 
 
-def test_bench_resume_redoes_only_the_points_a_stopped_run_had_not_finished(tmp_path, monkeypatch):
-    import thresher.evaluate.protocol as protocol
-
-    real, calls = protocol.fit_and_score, []
-
-    def counted(*args):
-        calls.append(args[-1])
-        if stop["at"] is not None and len(calls) == stop["at"]:
-            raise KeyboardInterrupt
-        return real(*args)
-
-    stop = {"at": None}
-    monkeypatch.setattr(protocol, "fit_and_score", counted)
+def test_bench_resume_redoes_only_the_points_a_stopped_run_had_not_finished(tmp_path, counted_fits):
     command = ["bench", "--dataset", "digits", "--methods", "random,stratified", "--budgets", "20%", "--seeds", "2",
                "--tune-repeats", "1", "--workers", "1"]
     whole = tmp_path / "whole.json"
     assert CliRunner().invoke(main, command + ["--out", str(whole)]).exit_code == 0
-    total, fits = len(calls), 2 * 2 + 1  # 4 points and the full-data fit come after the tuning
+    total, fits = len(counted_fits.calls), 2 * 2 + 1  # 4 points and the full-data fit come after the tuning
     expected = json.loads(whole.read_text())["runs"][0]
 
     out = tmp_path / "bench.json"
-    calls.clear()
-    stop["at"] = total - fits + 3  # stopped while fitting the third point
-    CliRunner().invoke(main, command + ["--out", str(out)])
+    counted_fits.stop_at_third_point(command, out, total, fits)
     cells = tmp_path / "bench.json.cells.jsonl"
     assert [json.loads(line)["kind"] for line in cells.read_text().splitlines()] == ["tuned", "point", "point"]
 
-    calls.clear()
-    stop["at"] = None
-    result = CliRunner().invoke(main, command + ["--out", str(out), "--resume"])
+    result, run = counted_fits.resume(command, out)
     assert result.exit_code == 0, result.output
-    assert len(calls) == fits - 2  # no tuning, two points and the full fit
-    run = json.loads(out.read_text())["runs"][0]
-    strip = [{k: v for k, v in p.items() if k not in ("select_s", "peak_mb")} for p in run["points"]]
-    assert strip == [{k: v for k, v in p.items() if k not in ("select_s", "peak_mb")} for p in expected["points"]]
+    assert len(counted_fits.calls) == fits - 2  # no tuning, two points and the full fit
+    assert timeless(run["points"]) == timeless(expected["points"])
     assert run["full"]["points"] == expected["full"]["points"]
     assert not cells.exists()  # finished: everything is in --out
 

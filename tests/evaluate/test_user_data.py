@@ -15,6 +15,7 @@ from thresher.data import Pool
 from thresher.evaluate import bench
 from thresher.evaluate.user_data import dataset_entry, load_entry
 from tests.conftest import write_jsonl
+from tests.evaluate.conftest import timeless
 
 WORDS = {"refund": "refund money back charge", "weather": "rain sunny forecast cloud",
          "music": "song guitar album play"}
@@ -80,44 +81,27 @@ def test_bench_carves_test_and_validation_from_a_pool(tmp_path):
     assert set(other.test.texts) != parts[2]  # the seed decides which records
 
 
-def test_bench_resume_on_own_files_gives_the_same_points(tmp_path, monkeypatch):
-    import thresher.evaluate.protocol as protocol
-
-    real, calls, stop = protocol.fit_and_score, [], {"at": None}
-
-    def counted(*args):
-        calls.append(args[-1])
-        if stop["at"] is not None and len(calls) == stop["at"]:
-            raise KeyboardInterrupt
-        return real(*args)
-
-    monkeypatch.setattr(protocol, "fit_and_score", counted)
+def test_bench_resume_on_own_files_gives_the_same_points(tmp_path, counted_fits):
     train, test = write_files(tmp_path / "my")
     command = ["bench", "--train", str(train), "--test", str(test), "--label-field", "intent",
                "--methods", "random,stratified", "--budgets", "20%", "--features", "tfidf", "--seeds", "2",
                "--tune-repeats", "1", "--workers", "1"]
     whole = tmp_path / "whole.json"
     assert CliRunner().invoke(main, command + ["--out", str(whole)]).exit_code == 0
-    total, fits = len(calls), 2 * 2 + 1
+    total, fits = len(counted_fits.calls), 2 * 2 + 1
     expected = json.loads(whole.read_text())["runs"][0]
 
     out = tmp_path / "bench.json"
-    calls.clear()
-    stop["at"] = total - fits + 3  # stopped while fitting the third point
-    CliRunner().invoke(main, command + ["--out", str(out)])
-    calls.clear()
-    stop["at"] = None
-    result = CliRunner().invoke(main, command + ["--out", str(out), "--resume"])
+    counted_fits.stop_at_third_point(command, out, total, fits)
+    result, run = counted_fits.resume(command, out)
     assert result.exit_code == 0, result.output
-    assert len(calls) == fits - 2  # no tuning, two points and the full fit
-    run = json.loads(out.read_text())["runs"][0]
-    strip = [{k: v for k, v in p.items() if k not in ("select_s", "peak_mb")} for p in run["points"]]
-    assert strip == [{k: v for k, v in p.items() if k not in ("select_s", "peak_mb")} for p in expected["points"]]
+    assert len(counted_fits.calls) == fits - 2  # no tuning, two points and the full fit
+    assert timeless(run["points"]) == timeless(expected["points"])
 
-    calls.clear()  # a changed train file: nothing finished is reused
-    write_jsonl(train, records(63))
-    assert CliRunner().invoke(main, command + ["--out", str(out), "--resume"]).exit_code == 0
-    assert len(calls) > fits
+    write_jsonl(train, records(63))  # a changed train file: nothing finished is reused
+    result, _ = counted_fits.resume(command, out)
+    assert result.exit_code == 0
+    assert len(counted_fits.calls) > fits
 
 
 def test_a_record_without_its_label_is_a_clear_error_or_set_aside(tmp_path):
