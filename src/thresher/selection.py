@@ -54,13 +54,19 @@ NOT_CHOSEN = "not-chosen"  # composed: a record one side chose and the other did
 
 
 # ---- reasons: one place builds and reads them ------------------------------------------
+def check_reason_code(code: str) -> None:
+    """ValueError unless `code` is lower-case words joined by - or _ ("near-duplicate")."""
+    if not _CODE.match(code):
+        raise ValueError(f"reason code {code!r} must be lower-case words joined by - or _ (put the rest in the detail)")
+
+
 def reason_arrays(pairs: Sequence[tuple[str, str | None] | None]) -> tuple[pa.Array, pa.Array]:
     """(codes, details) string arrays from (code, detail) pairs or None (no reason)."""
     codes, details = [], []
     for pair in pairs:
         code, detail = (None, None) if pair is None else pair
-        if code is not None and not _CODE.match(code):
-            raise ValueError(f"reason code {code!r} must be lower-case words joined by - or _ (put the rest in the detail)")
+        if code is not None:
+            check_reason_code(code)
         codes.append(code)
         details.append(detail)
     return pa.array(codes, pa.string()), pa.array(details, pa.string())
@@ -524,4 +530,4 @@ def _upgrade(table: pa.Table) -> pa.Table:
     return table
 
 
-__all__ = ["COLUMNS", "NOT_CHOSEN", "Selection", "describe_reason", "reason_arrays"]
+__all__ = ["COLUMNS", "NOT_CHOSEN", "Selection", "check_reason_code", "describe_reason", "reason_arrays"]

@@ -29,7 +29,7 @@ from thresher.data.pool import Pool
 from thresher.data.scan import string_buffers
 from thresher.errors import UsageError
 from thresher.params import Configured, Param
-from thresher.selection import Selection, reason_arrays
+from thresher.selection import Selection, check_reason_code, reason_arrays
 from thresher.steps import StepContext
 
 Reason = "tuple[str, str | None] | None"  # (code, detail) or no reason
@@ -103,7 +103,7 @@ class Reasons:
 
     def __post_init__(self) -> None:
         for code in pc.unique(self.codes).drop_null().to_pylist():
-            reason_arrays([(code, None)])  # the one check of a code's spelling
+            check_reason_code(code)
 
     def at(self, positions: np.ndarray, wanted: np.ndarray) -> tuple[pa.Array | None, pa.Array | None]:
         """(codes, details) of the records at `positions` (increasing), or (None, None)
