@@ -130,6 +130,15 @@ def _command_line() -> str:
 @click.option("--seeds", default=None, type=click.IntRange(min=1), help="Seeds per point (default 5).")
 @click.option("--model", type=click.Choice(["logreg", "mlp"]), default=None,
               help="Proxy model (default logreg).")
+@click.option("--eval-model", "eval_models", multiple=True,
+              help="Does the saving transfer? Also train these models on every selection and score them on "
+                   "the test split (repeatable or comma-separated): logreg, mlp (on the run's features), "
+                   "tfidf-mlp (an MLP on TF-IDF of the texts), transformer (a small pretrained transformer "
+                   "fine-tuned with the Hugging Face Trainer; the [trainer] extra). The report gains a "
+                   "transfer table.")
+@click.option("--transformer", default=None, type=click.Path(file_okay=False),
+              help="A local Hugging Face model folder for --eval-model transformer (default: the packaged "
+                   "all-MiniLM-L6-v2, its first 3 layers).")
 @click.option("--features", type=click.Choice(["auto", "embed", "tfidf"]), default=None,
               help="Text features: sentence embeddings (the [embed] extra) or the TF-IDF fallback; auto picks "
                    "embed when installed. Images always use raw pixels.")
@@ -175,7 +184,7 @@ def _command_line() -> str:
               "--pool file's name).")
 @pool_options
 @reports_errors
-def bench(config_path, datasets, methods, budgets, seeds, model, features, embed_model, target, mix, target_size,
+def bench(config_path, datasets, methods, budgets, seeds, model, eval_models, transformer, features, embed_model, target, mix, target_size,
           data_dir, source, cache_dir, workers, tune_repeats, out, report, resume, list_datasets, train_path,
           test_path, validation_path, pool_path, test_share, validation_share, split_seed, name, format_,
           text_field, template, label_field, domain_field, id_field, on_bad_record, csv_delimiter,
@@ -215,7 +224,9 @@ def bench(config_path, datasets, methods, budgets, seeds, model, features, embed
     clock, cpu = time.perf_counter(), _cpu_seconds()
     config = load_config(config_path) if config_path else {}
     given = {"methods": methods, "budgets": budgets, "seeds": seeds, "model": model, "features": features,
-             "embed_model": embed_model, "tune_repeats": tune_repeats, "out": out, "report": report}
+             "embed_model": embed_model, "tune_repeats": tune_repeats, "out": out, "report": report,
+             "eval_models": [m for item in eval_models for m in item.split(",") if m.strip()] or None,
+             "transformer": transformer}
     if datasets:
         given["datasets"] = [d for item in datasets for d in item.split(",") if d]
     own = _own_data(train_path, test_path, validation_path, pool_path, test_share, validation_share, split_seed,

@@ -25,6 +25,7 @@ def bench(train: PathOrPool = None, test: PathOrPool = None, validation: PathOrP
           test_share: float | str | None = None, validation_share: float | str | None = None, split_seed: int = 0,
           model: str = "logreg", features: str = "auto", embed_model: str | None = None,
           cache_dir: str | os.PathLike | None = None, workers: int = 1, tune_repeats: int = 3,
+          eval_models: Sequence[str] | str = (), transformer: str | None = None,
           out: str | os.PathLike | None = None, report: str | os.PathLike | None = None) -> dict:
     """Run `thresher bench`'s protocol on your data; returns the results document it writes.
 
@@ -35,6 +36,8 @@ def bench(train: PathOrPool = None, test: PathOrPool = None, validation: PathOrP
     methods: names (a name may carry parameters, "rds:spread=3") or Selector objects;
     budgets: counts or shares ("10%", 0.1, 500). The dataset is called `name` (default: the
     train or pool file's name). out / report: also write the results JSON / HTML report.
+    eval_models: models also trained on every selection ("tfidf-mlp", "transformer", ...;
+    see `thresher.evaluate.transfer`), with `transformer` a local model folder for the last.
     Returns {"runs": [run], ...}: the run holds every raw point, the tuning and its summary.
     """
     from thresher.errors import UsageError
@@ -62,12 +65,13 @@ def bench(train: PathOrPool = None, test: PathOrPool = None, validation: PathOrP
                                      pools.get("pool"), entry.get("test_share", 0.2), entry["validation_share"],
                                      entry["split_seed"])
     run = run_dataset(dataset, methods, budgets, seeds, model, features, embed_model, cache_dir, workers,
-                      tune_repeats)
+                      tune_repeats, eval_models, transformer)
     return _document([run], clock, out, report)
 
 
 def run_dataset(dataset, methods, budgets, seeds, model: str = "logreg", features: str = "auto",
-                embed_model: str | None = None, cache_dir=None, workers: int = 1, tune_repeats: int = 3) -> dict:
+                embed_model: str | None = None, cache_dir=None, workers: int = 1, tune_repeats: int = 3,
+                eval_models: Sequence[str] | str = (), transformer: str | None = None) -> dict:
     """One run of the protocol on a loaded `Dataset`, as `thresher bench` makes it (with its summary)."""
     from thresher.evaluate.features import DEFAULT_MODEL, featurize
     from thresher.evaluate.protocol import make_task, run_bench
@@ -81,7 +85,7 @@ def run_dataset(dataset, methods, budgets, seeds, model: str = "logreg", feature
     found = featurize(dataset, features if dataset.kind == "text" else "auto", embed_model or DEFAULT_MODEL, cache_dir)
     featurize_s = time.perf_counter() - clock
     run = run_bench(make_task(dataset, found), methods, [str(b) for b in budgets], seeds=seeds, model=model,
-                    workers=workers, tune_repeats=tune_repeats)
+                    workers=workers, tune_repeats=tune_repeats, eval_models=eval_models, transformer=transformer)
     run["timing"]["load_and_featurize_s"] = round(featurize_s, 2)
     run["summary"] = summarize(run)
     return run

@@ -54,6 +54,7 @@ class Task:
     target: Any = None
     domains: np.ndarray | None = None
     target_domain: str | None = None
+    texts: dict | None = None  # split -> list[str] ("train", "validation", "test"), for text-reading eval models
 
 
 def encode_labels(*splits: np.ndarray) -> tuple[list[str], list[np.ndarray]]:
@@ -76,8 +77,10 @@ def make_task(dataset, features) -> Task:
         pool = pool.with_features(features.train)
     else:
         pool = Pool.from_numpy(np.asarray(features.train), labels=np.array([str(v) for v in dataset.train.labels]))
+    texts = None if dataset.train.texts is None else {
+        "train": dataset.train.texts, "validation": dataset.validation.texts, "test": dataset.test.texts}
     return Task(dataset.name, pool, features.train, train_y, features.validation, val_y, features.test, test_y,
-                classes, {"name": features.name, **features.detail}, dataset.describe())
+                classes, {"name": features.name, **features.detail}, dataset.describe(), texts=texts)
 
 
 def resolve_methods(methods: Sequence[Any] | str) -> list[tuple[str, Any]]:
@@ -138,6 +141,8 @@ class CellLog:
         self.tuned: dict[int, dict] = {}
         self.points: dict[tuple[str, str, int], dict] = {}
         self.full: dict[int, dict] = {}
+        self.transfer_tuned: dict[str, dict[int, dict]] = {}  # eval model -> count -> tuning
+        self.transfer_full: dict[str, dict] = {}  # eval model -> scores on the full pool
         if self.path.exists():
             for line in self.path.read_text().splitlines():
                 try:
@@ -153,6 +158,10 @@ class CellLog:
                     self.points[(point["method"], point["budget"], int(point["seed"]))] = point
                 elif entry.get("kind") == "full":
                     self.full[int(entry["seed"])] = entry["scores"]
+                elif entry.get("kind") == "transfer_tuned":
+                    self.transfer_tuned[entry["model"]] = {int(k): v for k, v in entry["tuned"].items()}
+                elif entry.get("kind") == "transfer_full":
+                    self.transfer_full[entry["model"]] = entry["scores"]
 
     def add(self, kind: str, **fields) -> None:
         import json
@@ -241,12 +250,19 @@ def tune(task: Task, model: str, counts: list[int], repeats: int, workers: int) 
 
 
 def run_bench(task: Task, methods: Sequence[Any] | str, budgets: Sequence[Any], seeds: int | Sequence[int] = 5,
-              model: str = "logreg", workers: int = 1, tune_repeats: int = 3, cells: CellLog | None = None) -> dict:
+              model: str = "logreg", workers: int = 1, tune_repeats: int = 3, cells: CellLog | None = None,
+              eval_models: Sequence[str] | str = (), transformer: str | None = None) -> dict:
     """Run the protocol on `task`; returns the run's record with every raw point (see results.py).
 
     cells: a `CellLog` to append finished pieces to and take them back from (a resumed run
     redoes only the points it had not finished).
+    eval_models: models besides the proxy that are trained on every selection and scored on
+    the test split (`transfer.EVAL_MODELS`); each point then holds `transfer[name]` and the
+    run `transfer` (the models, their tuning, their full-pool fit). transformer: a local
+    model folder for the "transformer" eval model (default: the packaged MiniLM, cut).
     """
+    from thresher.evaluate.transfer import Transfer, parse_eval_models
+
     clock = time.perf_counter()
     spec = proxy_spec(model)
     seeds = list(range(seeds)) if isinstance(seeds, int) else [int(s) for s in seeds]
@@ -262,11 +278,23 @@ def run_bench(task: Task, methods: Sequence[Any] | str, budgets: Sequence[Any], 
         tuned = tune(task, model, counts, tune_repeats, workers)
         if cells is not None:
             cells.add("tuned", tuned={str(n): v for n, v in tuned.items()})
+    transfer = Transfer(task, parse_eval_models(eval_models, model), transformer)
+    extras = list(transfer.models)
+    transfer_tuned = {}
+    for name in extras:
+        if cells is not None and all(n in cells.transfer_tuned.get(name, {}) for n in counts):
+            transfer_tuned[name] = {n: cells.transfer_tuned[name][n] for n in counts}
+            continue
+        transfer_tuned[name] = transfer.tune(name, pool_size, counts, tune_repeats)
+        if cells is not None:
+            cells.add("transfer_tuned", model=name, tuned={str(n): v for n, v in transfer_tuned[name].items()})
     tuning_s = time.perf_counter() - clock
     kept: list[dict] = []  # points a stopped run had finished
 
-    entries, skipped, failed = [], {}, {}
-    with progress(f"select on {task.name}", len(selectors) * len(budgets_n) * len(seeds)) as bar:
+    points, skipped, failed = [], {}, {}
+    # Each method x budget is selected for every seed, then fitted and logged at once: a
+    # stopped run keeps every finished group, and the costly selections are not lost.
+    with progress(f"select and fit on {task.name}", len(selectors) * len(budgets_n) * len(seeds)) as bar:
         for name, selector in selectors:
             try:
                 selector.check(task.pool, task.target)
@@ -275,18 +303,21 @@ def run_bench(task: Task, methods: Sequence[Any] | str, budgets: Sequence[Any], 
                 bar.advance(len(budgets_n) * len(seeds))
                 continue
             for label, count in budgets_n:
+                group = []
                 for seed in seeds:
-                    bar.advance()
                     if name in failed:
+                        bar.advance()
                         continue
                     done = cells.points.get((name, label, seed)) if cells is not None else None
-                    if done is not None and done.get("n") == count:
+                    if done is not None and done.get("n") == count and set(extras) <= set(done.get("transfer", {})):
                         kept.append(done)
+                        bar.advance()
                         continue
                     try:
                         chosen = _select(task, selector, count, seed)
                     except Exception as err:  # a broken method is reported, not allowed to stop the others
                         failed[name] = f"{type(err).__name__}: {err}"
+                        bar.advance()
                         continue
                     point = {"method": name, "budget": label, "n": count, "fraction": count / pool_size,
                              "seed": seed, "n_selected": int(len(chosen["positions"])),
@@ -294,10 +325,12 @@ def run_bench(task: Task, methods: Sequence[Any] | str, budgets: Sequence[Any], 
                              "peak_mb": round(chosen["peak_mb"], 3), spec.param: tuned[count]["value"]}
                     if task.domains is not None:
                         point["domain_precision"] = float(np.mean(task.domains[chosen["positions"]] == task.target_domain))
-                    entries.append((point, (model, tuned[count]["value"], task.train_x, task.train_y,
-                                            chosen["positions"], chosen["weights"], task.test_x, task.test_y, seed)))
-    entries = [(point, job) for point, job in entries if point["method"] not in failed]
-    points, jobs = [point for point, _ in entries], [job for _, job in entries]
+                    group.append((point, (model, tuned[count]["value"], task.train_x, task.train_y,
+                                          chosen["positions"], chosen["weights"], task.test_x, task.test_y, seed)))
+                    bar.advance()
+                if name not in failed:
+                    _score_group(group, workers, transfer, transfer_tuned, cells)
+                    points += [point for point, _ in group]
 
     everything = np.arange(pool_size)
     full_value = tuned[pool_size]["value"]
@@ -305,20 +338,16 @@ def run_bench(task: Task, methods: Sequence[Any] | str, budgets: Sequence[Any], 
     full_seeds = seeds[:1] if model == "logreg" else seeds
     fitted_full = {s: cells.full[s] for s in full_seeds if s in cells.full} if cells is not None else {}
     todo_full = [s for s in full_seeds if s not in fitted_full]
-    jobs += [(model, full_value, task.train_x, task.train_y, everything, None, task.test_x, task.test_y, s)
-             for s in todo_full]
+    jobs = [(model, full_value, task.train_x, task.train_y, everything, None, task.test_x, task.test_y, s)
+            for s in todo_full]
 
     def finished(i: int, result) -> None:
-        if i < len(points):
-            point = points[i]
-            point["accuracy"], point["macro_f1"] = round(result[0], 6), round(result[1], 6)
-            if cells is not None:
-                cells.add("point", point=point)
-        elif cells is not None:
-            cells.add("full", seed=todo_full[i - len(points)], scores=list(result))
+        if cells is not None:
+            cells.add("full", seed=todo_full[i], scores=list(result))
 
-    scores = _parallel(jobs, workers, f"fit {model} on {task.name}", on_result=finished)
-    fitted_full.update(zip(todo_full, scores[len(points):]))
+    scores = _parallel(jobs, workers, f"fit {model} on all of {task.name}", on_result=finished)
+    fitted_full.update(zip(todo_full, scores))
+    transfer_record = _transfer_full(task, transfer, transfer_tuned, pool_size, seeds, cells)
     full_scores = [tuple(fitted_full[s]) for s in full_seeds]
     points = _in_plan_order(kept + points, selectors, budgets_n, seeds)
     if len(full_seeds) == 1:
@@ -335,5 +364,39 @@ def run_bench(task: Task, methods: Sequence[Any] | str, budgets: Sequence[Any], 
         "full": {"n": pool_size, "tuned": tuned[pool_size], "points": full, "fitted_once": len(full_seeds) == 1},
         "points": points, "skipped": skipped, "failed": failed,
         "target_domain": task.target_domain,
+        **({"transfer": transfer_record} if transfer_record else {}),
         "timing": {"tuning_s": round(tuning_s, 2), "total_s": round(time.perf_counter() - clock, 2)},
     }
+
+
+def _score_group(group: list[tuple[dict, tuple]], workers: int, transfer, tuned: dict, cells: CellLog | None) -> None:
+    """Fit the proxy on each (point, job) of one method x budget (in `workers` processes),
+    then every eval model; each point gets its scores and is logged as it is complete."""
+    for (point, _), (accuracy, macro_f1) in zip(group, _fits([job for _, job in group], workers)):
+        point["accuracy"], point["macro_f1"] = round(accuracy, 6), round(macro_f1, 6)
+    for point, job in group:
+        if transfer:
+            positions, weights = job[4], job[5]
+            point["transfer"] = {name: transfer.score(name, tuned[name][point["n"]]["value"], positions, weights,
+                                                      point["seed"]) for name in transfer.models}
+        if cells is not None:
+            cells.add("point", point=point)
+
+
+def _transfer_full(task: Task, transfer, tuned: dict, pool_size: int, seeds, cells: CellLog | None) -> dict | None:
+    """Each eval model fitted once on the full pool; the run's `transfer` record (models,
+    tuning, full fits), or None without eval models."""
+    if not transfer and not transfer.skipped:
+        return None
+    full = {}
+    everything = np.arange(pool_size)
+    for name in transfer.models:  # one fit on the full pool, with the first seed: a reference line
+        scores = cells.transfer_full.get(name) if cells is not None else None
+        if scores is None:
+            scores = transfer.score(name, tuned[name][pool_size]["value"], everything, None, seeds[0])
+            if cells is not None:
+                cells.add("transfer_full", model=name, scores=scores)
+        full[name] = {"n": pool_size, "seed": seeds[0], "fitted_once": True, **scores}
+    return {"models": transfer.describe(), "skipped": transfer.skipped,
+            "tuned": {name: {str(n): v for n, v in by_count.items()} for name, by_count in tuned.items()},
+            "full": full}

@@ -56,6 +56,15 @@ class _Constant:
         return np.full(len(features), self.label)
 
 
+def single_class(labels: np.ndarray) -> "_Constant | None":
+    """The constant predictor a selection with one class yields, or None when it has more;
+    an empty selection is a UsageError."""
+    present = np.unique(labels)
+    if len(present) == 0:
+        raise UsageError("the selection is empty: nothing to train the proxy on.")
+    return _Constant(int(present[0])) if len(present) == 1 else None
+
+
 def fit_proxy(model: str, value: float, features: np.ndarray, labels: np.ndarray,
               weights: np.ndarray | None = None, seed: int = 0):
     """Fit proxy `model` with regularisation `value` on `features: (k, d)`, `labels: (k,) int`.
@@ -63,11 +72,9 @@ def fit_proxy(model: str, value: float, features: np.ndarray, labels: np.ndarray
     weights: (k,) per-example sample weights from the selection, or None. A selection with
     one class yields a constant predictor; classes missing from it are never predicted.
     """
-    present = np.unique(labels)
-    if len(present) == 0:
-        raise UsageError("the selection is empty: nothing to train the proxy on.")
-    if len(present) == 1:
-        return _Constant(int(present[0]))
+    constant = single_class(labels)
+    if constant is not None:
+        return constant
     from sklearn.exceptions import ConvergenceWarning
     from threadpoolctl import threadpool_limits
 
@@ -100,12 +107,19 @@ def fit_proxy(model: str, value: float, features: np.ndarray, labels: np.ndarray
 
 def score_proxy(fitted, features: np.ndarray, labels: np.ndarray) -> tuple[float, float]:
     """(accuracy, macro-F1 over the classes in `labels`) of a fitted proxy, both in [0, 1]."""
-    from sklearn.metrics import f1_score
-
     from threadpoolctl import threadpool_limits
 
+    if isinstance(features, np.ndarray):
+        features = features.astype(np.float32, copy=False)
     with threadpool_limits(1):
-        predicted = fitted.predict(np.asarray(features, dtype=np.float32))
+        predicted = fitted.predict(features)
+    return score_predictions(predicted, labels)
+
+
+def score_predictions(predicted: np.ndarray, labels: np.ndarray) -> tuple[float, float]:
+    """(accuracy, macro-F1 over the classes in `labels`) of predicted class codes."""
+    from sklearn.metrics import f1_score
+
     accuracy = float(np.mean(predicted == labels))
     macro_f1 = float(f1_score(labels, predicted, labels=np.unique(labels), average="macro", zero_division=0))
     return accuracy, macro_f1
@@ -120,15 +134,23 @@ def fit_and_score(model: str, value: float, train_x: np.ndarray, train_y: np.nda
 
 def tuning_jobs(model: str, pool_size: int, budget_n: int, repeats: int, seed: int = 10_000):
     """The (value, repeat, positions) fits that tune `model` at a budget: random selections of `budget_n`."""
-    spec = proxy_spec(model)
+    draws = tuning_draws(pool_size, budget_n, repeats, seed)
+    return [(value, r, draws[r]) for value in proxy_spec(model).grid for r in range(len(draws))]
+
+
+def tuning_draws(pool_size: int, budget_n: int, repeats: int, seed: int = 10_000) -> list[np.ndarray]:
+    """The random selections of `budget_n` that tune a model at a budget (one at the full pool)."""
     repeats = 1 if budget_n >= pool_size else repeats
-    draws = [np.sort(np.random.default_rng(seed + r).permutation(pool_size)[:budget_n]) for r in range(repeats)]
-    return [(value, r, draws[r]) for value in spec.grid for r in range(repeats)]
+    return [np.sort(np.random.default_rng(seed + r).permutation(pool_size)[:budget_n]) for r in range(repeats)]
 
 
 def choose_value(model: str, results: list[tuple[float, int, float]]) -> tuple[float, dict[str, float]]:
     """The strength with the best mean validation accuracy (ties: the first in the grid), and each mean."""
-    spec = proxy_spec(model)
-    means = {value: float(np.mean([acc for v, _, acc in results if v == value])) for value in spec.grid}
-    best = max(spec.grid, key=lambda v: (round(means[v], 9), -spec.grid.index(v)))
+    return choose_grid_value(proxy_spec(model).grid, results)
+
+
+def choose_grid_value(grid: tuple, results: list[tuple[float, int, float]]) -> tuple[float, dict[str, float]]:
+    """Of `grid`, the value with the best mean of `results` (value, repeat, accuracy); ties: the first."""
+    means = {value: float(np.mean([acc for v, _, acc in results if v == value])) for value in grid}
+    best = max(grid, key=lambda v: (round(means[v], 9), -grid.index(v)))
     return best, {repr(v): round(m, 5) for v, m in means.items()}

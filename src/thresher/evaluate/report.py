@@ -8,7 +8,7 @@ import math
 import os
 from pathlib import Path
 
-from thresher.evaluate.results import pct, table_rows
+from thresher.evaluate.results import pct, table_rows, transfer_rows
 from thresher.io import atomic_path
 from thresher.report.charts import grouped_bars, intervals
 
@@ -123,8 +123,10 @@ def domain_precision_svg(run: dict) -> str:
             f"mean over seeds, by budget.</p>{chart}")
 
 
-def _table_html(run: dict) -> str:
-    header, rows = table_rows(run)
+def _table_html(run: dict, rows_of=table_rows) -> str:
+    header, rows = rows_of(run)
+    if not rows:
+        return ""
     head = "".join(f"<th>{html.escape(h).replace(chr(10), '<br>')}</th>" for h in header)
     body = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>" for row in rows)
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
@@ -153,9 +155,18 @@ def _run_html(run: dict) -> str:
             precision = ", ".join(f"{b} {pct(e.get('domain_precision'), 0)}%" for b, e in result["curve"].items())
             facts.append(f"domain precision of {html.escape(method)} (share from {html.escape(run['target_domain'])}):"
                          f" {precision}")
+    transfer = run.get("transfer") or {}
+    for name, detail in transfer.get("models", {}).items():
+        facts.append(f"eval model {html.escape(name)}: {html.escape(detail['description'])}")
+    facts += [f"eval model {html.escape(m)} skipped: {html.escape(r)}" for m, r in transfer.get("skipped", {}).items()]
+    transfer_table = _table_html(run, transfer_rows)
+    if transfer_table:
+        transfer_table = ("<h3>Does it transfer?</h3><p>Each eval model trained on the same selections and scored "
+                          "on the same test split: accuracy %, and in brackets the paired difference against "
+                          "random (points) with its 95% interval.</p>" + transfer_table)
     title = html.escape(run["dataset"]) + (" (target-aware)" if run["scenario"] != "standard" else "")
     return (f"<section><h2>{title}</h2>{plot_svg(run)}{paired_svg(run)}{domain_precision_svg(run)}"
-            f"{_table_html(run)}<ul>"
+            f"{_table_html(run)}{transfer_table}<ul>"
             + "".join(f"<li>{f}</li>" for f in facts) + "</ul></section>")
 
 

@@ -70,7 +70,23 @@ def summarize(run: dict) -> dict:
                                                           [curve[b]["mean"] for b in shared],
                                                           [float(np.mean(_accuracies(random[b]))) for b in shared])
         summary["methods"][method] = result
+    if run.get("transfer"):
+        summary["transfer"] = {name: summarize(transfer_view(run, name)) for name in run["transfer"]["full"]}
     return summary
+
+
+def transfer_view(run: dict, name: str) -> dict:
+    """The run as eval model `name` saw it: each point's accuracy is that model's, and the
+    full-pool line is its one full fit (so `summarize` gives its curves and paired tests)."""
+    full = run["transfer"]["full"][name]
+    points = [{**p, "accuracy": p["transfer"][name]["accuracy"], "macro_f1": p["transfer"][name]["macro_f1"]}
+              for p in run["points"] if name in p.get("transfer", {})]
+    view = {key: value for key, value in run.items() if key != "transfer"}
+    view["points"] = points
+    view["full"] = {"n": full["n"], "fitted_once": True,
+                    "points": [{"seed": s, "accuracy": full["accuracy"], "macro_f1": full["macro_f1"]}
+                               for s in run["seeds"]]}
+    return view
 
 
 def _accuracies(points: list[dict]) -> list[float]:
@@ -124,6 +140,12 @@ def merge_documents(documents: list[dict]) -> dict:
             into["points"] = list(points.values())
             into["skipped"] = {**into.get("skipped", {}), **run.get("skipped", {})}
             into["failed"] = {**into.get("failed", {}), **run.get("failed", {})}
+            if run.get("transfer"):
+                ours = into.setdefault("transfer", {"models": {}, "skipped": {}, "tuned": {}, "full": {}})
+                for key in ("models", "skipped", "full"):
+                    ours[key] = {**ours.get(key, {}), **run["transfer"].get(key, {})}
+                for name, tuned in run["transfer"].get("tuned", {}).items():
+                    ours["tuned"][name] = {**ours["tuned"].get(name, {}), **tuned}
     runs = list(merged.values())
     for run in runs:
         run["summary"] = summarize(run)
@@ -180,6 +202,32 @@ def table_rows(run: dict) -> tuple[list[str], list[list[str]]]:
     return header, rows
 
 
+def transfer_rows(run: dict) -> tuple[list[str], list[list[str]]]:
+    """Header and rows of the transfer table of one run: per eval model (the proxy first) and
+    method, test accuracy % by budget with the paired difference against random in points and
+    its 95% interval, e.g. "84.1 (+2.3 [+1.0,+3.5])"; ([], []) for a run without eval models."""
+    summary = run["summary"]
+    if not summary.get("transfer"):
+        return [], []
+    budgets = [b["budget"] for b in run["budgets"]]
+    header = ["eval model", "method"] + budgets + ["full"]
+    rows = []
+    for label, view in [(f"{run['model']['name']} (proxy)", summary), *summary["transfer"].items()]:
+        for method, result in view["methods"].items():
+            cells = []
+            for budget in budgets:
+                entry = result["curve"].get(budget)
+                if entry is None:
+                    cells.append("-")
+                    continue
+                vs = entry.get("vs_random")
+                cells.append(pct(entry["mean"]) + ("" if not vs else f" ({100 * vs['mean_diff']:+.1f} "
+                                                                   f"[{100 * vs['low']:+.1f},{100 * vs['high']:+.1f}])"))
+            rows.append([label, method] + cells + [pct(view["full"]["mean"])])
+            label = ""
+    return header, rows
+
+
 def print_table(run: dict, console=None) -> None:
     """The accuracy-vs-budget table of one run and its notes; names, reasons and notes
     are printed as text, never as Rich markup."""
@@ -212,6 +260,19 @@ def print_table(run: dict, console=None) -> None:
         console.print(f"  {kind} {method}: {reason}", markup=False)
     for note in info.get("notes", []):
         console.print(f"  note: {note}", markup=False)
+    header, rows = transfer_rows(run)
+    if rows:
+        table = Table(title=escape(f"{run['dataset']}: does it transfer? test accuracy % of each eval model "
+                                   f"trained on the same selections (paired difference against random, points, "
+                                   f"95% interval)"), title_justify="left")
+        for name in header:
+            table.add_column(escape(name), justify="left" if name in ("eval model", "method") else "right",
+                             no_wrap=True)
+        for row in rows:
+            table.add_row(*map(escape, row))
+        console.print(table)
+    for name, reason in (run.get("transfer") or {}).get("skipped", {}).items():
+        console.print(f"  eval model {name} skipped: {reason}", markup=False)
 
 
 def markdown_table(document: dict, methods: tuple[str, ...] = ("random", "stratified")) -> str:
@@ -233,4 +294,24 @@ def markdown_table(document: dict, methods: tuple[str, ...] = ("random", "strati
             cells = [cell(result["curve"][b]) if b in result["curve"] else "" for b in budgets]
             lines.append(f"| {name} | {method} | " + " | ".join(cells) + f" | {pct(run['summary']['full']['mean'])} |")
             name = ""
+    return "\n".join(lines)
+
+
+def transfer_markdown(document: dict, methods: tuple[str, ...] | None = None) -> str:
+    """The transfer tables of a results document as Markdown: per dataset, eval model and
+    method, accuracy % by budget with the paired difference against random."""
+    lines = []
+    for run in document["runs"]:
+        header, rows = transfer_rows(run)
+        if not rows:
+            continue
+        lines += [f"**{run['dataset']}** (pool {run['pool_size']:,}, {len(run['seeds'])} seeds)", "",
+                  "| " + " | ".join(header) + " |", "|---|---|" + "---:|" * (len(header) - 2)]
+        model = shown = ""
+        for row in rows:
+            model = row[0] or model
+            if methods is None or row[1] in methods:
+                lines.append("| " + " | ".join([model if model != shown else ""] + row[1:]) + " |")
+                shown = model
+        lines.append("")
     return "\n".join(lines)

@@ -8,6 +8,7 @@ YAML file (`benchmarks/suite.yaml`) or from the command line's options.
     budgets: ["1%", "5%", "10%"]
     seeds: 5
     model: logreg            # or mlp
+    eval_models: [tfidf-mlp] # also train these on every selection (logreg, mlp, tfidf-mlp, transformer)
     features: auto           # embed, tfidf; images always use raw pixels
     scenarios:               # target-aware: a mixed pool and N examples of one dataset
       - {target: banking77, mix: [banking77, clinc150, trec, sst2], target_size: 50, budgets: ["1%", "5%"]}
@@ -25,7 +26,7 @@ from thresher.errors import UsageError
 DEFAULTS: dict[str, Any] = {
     "datasets": [], "methods": ["random", "stratified"], "budgets": ["1%", "2%", "5%", "10%", "20%", "30%", "50%"],
     "seeds": 5, "model": "logreg", "features": "auto", "embed_model": None, "tune_repeats": 3, "scenarios": [],
-    "out": None, "report": None,
+    "eval_models": [], "transformer": None, "out": None, "report": None,
 }
 SCENARIO_KEYS = {"target", "mix", "target_size", "budgets", "methods"}
 
@@ -66,7 +67,7 @@ def load_config(path: str | os.PathLike) -> dict:
 def normalize(config: dict) -> dict:
     """The config with defaults filled in and lists parsed; checks what can be checked early."""
     merged = {**DEFAULTS, **{k: v for k, v in config.items() if v is not None}}
-    for key in ("datasets", "methods", "budgets"):
+    for key in ("datasets", "methods", "budgets", "eval_models"):
         merged[key] = [str(v) if key == "budgets" else v for v in _as_list(merged[key], key)]
     if any(isinstance(d, dict) for d in merged["datasets"]):
         from thresher.evaluate.user_data import dataset_entry
@@ -108,9 +109,12 @@ def run_suite(config: dict, data_dir=None, cache_dir=None, source: str = "auto",
 
     embed_model = config["embed_model"] or DEFAULT_MODEL
     common = {"seeds": config["seeds"], "model": config["model"], "workers": workers,
-              "tune_repeats": config["tune_repeats"]}
+              "tune_repeats": config["tune_repeats"], "eval_models": config["eval_models"],
+              "transformer": config["transformer"]}
     done = {settings_key(run["settings"]): run for run in finished or [] if isinstance(run, dict) and "settings" in run}
     shared = {key: config[key] for key in ("seeds", "model", "features", "tune_repeats")} | {"embed_model": embed_model}
+    if config["eval_models"]:  # only when given, so earlier runs' settings still match
+        shared |= {"eval_models": config["eval_models"], "transformer": config["transformer"]}
     plan = [({"dataset": name, "methods": config["methods"], "budgets": config["budgets"], **shared,
               **({"files": file_stamps(name)} if isinstance(name, dict) else {})}, name)
             for name in config["datasets"]]
@@ -131,7 +135,8 @@ def run_suite(config: dict, data_dir=None, cache_dir=None, source: str = "auto",
                                         config["features"], embed_model, cache_dir, source)
                 methods, budgets = item["methods"], item["budgets"]
             featurize_s = time.perf_counter() - clock
-            scope = {key: value for key, value in settings.items() if key not in ("methods", "budgets")}
+            # Eval models are not in the scope: a point is reused only when it holds their scores.
+            scope = {key: value for key, value in settings.items() if key not in ("methods", "budgets", "eval_models")}
             if "scenario" in scope:
                 scope["scenario"] = {k: v for k, v in scope["scenario"].items() if k not in ("methods", "budgets")}
             cells = CellLog(cells_path, scope) if cells_path else None

@@ -85,4 +85,5 @@ def make_target_task(sources: list[str], target: str, target_size: int = 50, dat
                       "source:label, so predicting another source's label counts as wrong"]
             + [f"{n}: {note}" for n in sources for note in loaded[n].notes]}
     return Task(name, pool, train_x, train_y, tuning_x, val_y, test_x, test_y, classes, detail, info,
-                scenario="target", target=target_pool, domains=domains, target_domain=target)
+                scenario="target", target=target_pool, domains=domains, target_domain=target,
+                texts={"train": texts, "validation": list(tuning_split.texts), "test": list(goal.test.texts)})
