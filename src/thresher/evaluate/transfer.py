@@ -201,7 +201,7 @@ def _transformer_fit_score(state, value, positions, weights, seed, split):
     import tempfile
 
     import torch
-    from transformers import DataCollatorWithPadding, TrainingArguments
+    from transformers import DataCollatorWithPadding, PrinterCallback, TrainingArguments
     from transformers.utils import logging as hf_logging
 
     from thresher.evaluate.proxy import score_predictions, single_class
@@ -237,6 +237,7 @@ def _transformer_fit_score(state, value, positions, weights, seed, split):
                                  dataloader_num_workers=0, remove_unused_columns=False)
         trainer = _weighted_trainer_class()(model=model, args=args, train_dataset=rows, data_collator=collate,
                                             optimizers=(optimizer, None))
+        trainer.remove_callback(PrinterCallback)  # it prints the final metrics dict to stdout
         trainer.train()
     model.eval()
     predicted = []
