@@ -158,3 +158,12 @@ def test_transformer_fine_tunes_a_local_model_with_selection_weights(tmp_path, m
     weights = np.where(task.train_y[positions] == 0, 0.0, 1.0).astype(np.float32)
     accuracy, _ = model.fit_score(state, None, positions, weights, 0, "test")
     assert accuracy <= 2 / 3 + 1e-9
+
+
+def test_a_budget_smaller_than_the_classes_is_said_in_the_summary():
+    run = run_bench(topic_task(), ["random"], [2, 30], seeds=1, tune_repeats=1)
+    summary = summarize(run)
+    assert summary["notes"] == ["budget 2 (2 records) is smaller than the 3 classes: at least 1 classes are in no "
+                                "selection of that size, and their test records count as errors"]
+    assert summary["methods"]["random"]["curve"]["2"]["classes_covered"] <= 2
+    assert summary["methods"]["random"]["curve"]["30"]["classes_covered"] == 3

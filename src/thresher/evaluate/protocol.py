@@ -322,7 +322,8 @@ def run_bench(task: Task, methods: Sequence[Any] | str, budgets: Sequence[Any], 
                     point = {"method": name, "budget": label, "n": count, "fraction": count / pool_size,
                              "seed": seed, "n_selected": int(len(chosen["positions"])),
                              "weighted": chosen["weights"] is not None, "select_s": round(chosen["select_s"], 5),
-                             "peak_mb": round(chosen["peak_mb"], 3), spec.param: tuned[count]["value"]}
+                             "peak_mb": round(chosen["peak_mb"], 3), spec.param: tuned[count]["value"],
+                             "classes_covered": int(len(np.unique(task.train_y[chosen["positions"]])))}
                     if task.domains is not None:
                         point["domain_precision"] = float(np.mean(task.domains[chosen["positions"]] == task.target_domain))
                     group.append((point, (model, tuned[count]["value"], task.train_x, task.train_y,

@@ -144,7 +144,7 @@ def _run_html(run: dict) -> str:
         f"{run['full']['tuned']['value']:g}",
         f"seeds: {', '.join(map(str, run['seeds']))}; run time {run['timing']['total_s']:.0f} s",
     ]
-    facts += [f"note: {html.escape(n)}" for n in info.get("notes", [])]
+    facts += [f"note: {html.escape(n)}" for n in info.get("notes", []) + run["summary"].get("notes", [])]
     facts += [f"skipped {html.escape(m)}: {html.escape(r)}" for m, r in run["skipped"].items()]
     facts += [f"FAILED {html.escape(m)}: {html.escape(r)}" for m, r in run["failed"].items()]
     for method, result in run["summary"]["methods"].items():

@@ -54,6 +54,8 @@ def summarize(run: dict) -> dict:
                      "macro_f1": float(np.mean([p["macro_f1"] for p in points])),
                      "select_s": float(np.mean([p["select_s"] for p in points])),
                      "peak_mb": float(np.max([p["peak_mb"] for p in points]))}
+            if all("classes_covered" in p for p in points):
+                entry["classes_covered"] = float(np.mean([p["classes_covered"] for p in points]))
             if "domain_precision" in points[0]:
                 entry["domain_precision"] = float(np.mean([p["domain_precision"] for p in points]))
             if random is not None and method != "random" and budget in random:
@@ -70,9 +72,18 @@ def summarize(run: dict) -> dict:
                                                           [curve[b]["mean"] for b in shared],
                                                           [float(np.mean(_accuracies(random[b]))) for b in shared])
         summary["methods"][method] = result
+    summary["notes"] = budget_notes(run)
     if run.get("transfer"):
         summary["transfer"] = {name: summarize(transfer_view(run, name)) for name in run["transfer"]["full"]}
     return summary
+
+
+def budget_notes(run: dict) -> list[str]:
+    """What a budget too small for the classes means, said once per such budget."""
+    classes = run.get("classes") or 0
+    return [f"budget {b['budget']} ({b['n']:,} records) is smaller than the {classes} classes: at least "
+            f"{classes - b['n']} classes are in no selection of that size, and their test records count as errors"
+            for b in run["budgets"] if b["n"] < classes]
 
 
 def transfer_view(run: dict, name: str) -> dict:
@@ -258,7 +269,7 @@ def print_table(run: dict, console=None) -> None:
     for method, reason in {**run["skipped"], **run["failed"]}.items():
         kind = "skipped" if method in run["skipped"] else "FAILED"
         console.print(f"  {kind} {method}: {reason}", markup=False)
-    for note in info.get("notes", []):
+    for note in info.get("notes", []) + run["summary"].get("notes", []):
         console.print(f"  note: {note}", markup=False)
     header, rows = transfer_rows(run)
     if rows:
