@@ -1,0 +1,329 @@
+"""Selectors on model signals: what a cheap proxy trained on the pool makes of each record
+(`thresher.features.signals`): EL2N/GraNd, forgetting events, AUM, dataset cartography,
+the moderate band, coverage-centric pruning (CCS), and label-issue removal (confident
+learning through cleanlab).
+
+Every one needs the pool's labels (the proxy learns them) and features (the pool's
+embeddings, or its text embedded). The proxy's training is shared: every selector with the
+same proxy options on the same pool reads the same feature-store entries.
+
+Which records to keep: a difficulty score (higher = harder) and `keep`: `hard` keeps the
+hardest, `easy` the easiest, `auto` applies the rule of Sorscher et al. 2022 ("Beyond
+neural scaling laws"): keep easy records when the budget keeps less than `easy_below` of
+the pool, hard ones otherwise. Hard records are where mislabelled ones sit, which is why
+pruning to the hardest at small budgets loses to random (README, "What we measured").
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from thresher.errors import UsageError
+from thresher.select._embedding import EMBEDDING_PARAMS, EmbeddingSelector, budget_fraction
+from thresher.select.base import Context, Param, Scores, ScoreSelector
+from thresher.select.registry import register
+
+SIGNAL_PARAMS = {
+    **EMBEDDING_PARAMS,
+    "proxy": Param("softmax", str, "the proxy trained on the features: softmax regression or a small MLP",
+                   ("softmax", "mlp")),
+    "epochs": Param(20, int, "epochs the proxy trains (signals are read after each)"),
+    "proxy_seeds": Param(3, int, "proxy trainings (seeds 0..k-1) the signals are averaged over"),
+}
+KEEP_PARAMS = {
+    "keep": Param("hard", str, "hard: the hardest first; easy: the easiest; auto: easy below easy_below of the "
+                               "pool, hard above (Sorscher et al. 2022)", ("hard", "easy", "auto")),
+    "easy_below": Param(0.3, float, "with keep=auto: the budget share below which easy records are kept"),
+}
+SIGNALS = ("el2n", "grand", "forgetting", "aum", "confidence", "variability", "loss")
+HARDER_IS_LOWER = {"aum", "confidence"}  # for these, a low value is a hard record
+
+
+def label_codes(ctx: Context) -> tuple[np.ndarray, list]:
+    """(codes (n,) int64, class names) of the pool's labels; a missing label is its own class."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    from thresher.choosers import group_codes
+
+    return group_codes(pc.fill_null(pc.cast(ctx.index.labels, pa.string()), "<missing>"))
+
+
+@dataclass(frozen=True)
+class Recorded:
+    """A signal selector's state: the signals, the label codes and the class names."""
+
+    signals: object
+    labels: np.ndarray
+    classes: list
+
+
+class SignalSelector(EmbeddingSelector, ScoreSelector):
+    """What a selector on model signals shares: its parameters, checks and `fit`."""
+
+    needs = ("label", "features")
+    params = SIGNAL_PARAMS
+    out_of_fold = False
+
+    def validate(self) -> None:
+        config = self.config
+        if config["epochs"] < 2:
+            raise UsageError(f"{self.name}: epochs={config['epochs']}: give at least 2.")
+        if config["proxy_seeds"] < 1:
+            raise UsageError(f"{self.name}: proxy_seeds={config['proxy_seeds']}: give at least 1.")
+        if "easy_below" in config and not 0 <= config["easy_below"] <= 1:
+            raise UsageError(f"{self.name}: easy_below={config['easy_below']} is a share; give 0 to 1.")
+
+    def check(self, pool, target) -> None:
+        if not pool.fields.label_field:
+            raise UsageError(f"method {self.name} trains a proxy on the pool's labels to score each record: name "
+                             "the label field with --label-field (label_field=).")
+        super().check(pool, target)
+
+    def fit(self, ctx: Context) -> Recorded:
+        from thresher.features.signals import SignalSpec, record_signals
+
+        labels, classes = label_codes(ctx)
+        spec = SignalSpec(proxy=self.config["proxy"], epochs=self.config["epochs"],
+                          seeds=tuple(range(self.config["proxy_seeds"])))
+        x = np.asarray(self.embeddings(ctx), dtype=np.float32)
+        signals = record_signals(x, labels, len(classes), spec, out_of_fold=self.out_of_fold,
+                                 progress_label=self.name)
+        return Recorded(signals, labels, classes)
+
+    def difficulty(self, state: Recorded, signal: str) -> np.ndarray:
+        """(n,) the named signal as a difficulty: higher = harder."""
+        if signal not in SIGNALS:
+            raise UsageError(f"{self.name}: signal={signal!r}: use one of {', '.join(SIGNALS)}.")
+        values = getattr(state.signals, signal)()
+        return -values if signal in HARDER_IS_LOWER else values
+
+    def kept(self, ctx: Context, difficulty: np.ndarray, meta: dict | None = None) -> Scores:
+        """Scores that keep the hardest or easiest first, as `keep` says."""
+        keep = self.config["keep"]
+        if keep == "auto":
+            keep = "easy" if budget_fraction(ctx.limit, ctx) < self.config["easy_below"] else "hard"
+        return Scores(difficulty if keep == "hard" else -difficulty, meta={"kept": keep, **(meta or {})})
+
+
+@register
+class EL2N(SignalSelector):
+    """EL2N (Paul et al. 2021): the L2 norm of the proxy's error vector early in training,
+    averaged over proxy seeds; `score=grand` takes the last layer's gradient norm instead.
+    Scores: the difficulty (its negative when keeping easy records)."""
+
+    name = "el2n"
+    summary = "error norm of a proxy early in training (or GraNd); keep the hardest, or by budget"
+    paper = 'Paul et al. 2021, "Deep Learning on a Data Diet: Finding Important Examples Early in Training"'
+    params = {**SIGNAL_PARAMS, **KEEP_PARAMS,
+              "score": Param("el2n", str, "el2n, or grand (the last layer's gradient norm)", ("el2n", "grand")),
+              "at_epoch": Param(0, int, "the epoch the score is read at; 0: a fifth of the training")}
+
+    def validate(self) -> None:
+        super().validate()
+        if not 0 <= self.config["at_epoch"] <= self.config["epochs"]:
+            raise UsageError(f"el2n: at_epoch={self.config['at_epoch']}: give 0 to epochs={self.config['epochs']}.")
+
+    def score(self, ctx: Context, state: Recorded) -> Scores:
+        epoch = self.config["at_epoch"] or None
+        signals = state.signals
+        values = signals.el2n(epoch) if self.config["score"] == "el2n" else signals.grand(epoch)
+        return self.kept(ctx, values, {"at_epoch": epoch or signals.early_epoch})
+
+
+@register
+class Forgetting(SignalSelector):
+    """Forgetting events (Toneva et al. 2019): how often a record the proxy had right is
+    wrong one epoch later; never learned counts more than any. Keeps the most forgotten:
+    the unforgettable ones are what the paper drops first. Scores: the events."""
+
+    name = "forgetting"
+    summary = "how often the proxy forgets a record between epochs; drop the unforgettable first"
+    paper = 'Toneva et al. 2019, "An Empirical Study of Example Forgetting during Deep Neural Network Learning"'
+    params = {**SIGNAL_PARAMS, **KEEP_PARAMS}
+
+    def score(self, ctx: Context, state: Recorded) -> Scores:
+        return self.kept(ctx, self.difficulty(state, "forgetting"))
+
+
+@register
+class AUM(SignalSelector):
+    """Area under the margin (Pleiss et al. 2020): the given label's logit minus the largest
+    other, averaged over epochs and seeds. Low (negative) is hard, and where mislabelled
+    records sit; `keep=easy` keeps the highest margins. Scores: minus the AUM."""
+
+    name = "aum"
+    summary = "area under the margin of a proxy; low is hard (or mislabelled)"
+    paper = 'Pleiss et al. 2020, "Identifying Mislabeled Data using the Area Under the Margin Ranking"'
+    params = {**SIGNAL_PARAMS, **KEEP_PARAMS}
+
+    def score(self, ctx: Context, state: Recorded) -> Scores:
+        return self.kept(ctx, self.difficulty(state, "aum"))
+
+
+@register
+class Cartography(SignalSelector):
+    """Dataset cartography (Swayamdipta et al. 2020): confidence (mean probability of the
+    given label over epochs) and variability (its spread). `region=ambiguous` keeps the most
+    variable records, the paper's best for out-of-distribution generalisation; `hard` the
+    least confident; `easy` the most. Scores: variability, minus confidence, or confidence."""
+
+    name = "cartography"
+    summary = "data maps: keep the ambiguous (variable), hard (unconfident) or easy records"
+    paper = 'Swayamdipta et al. 2020, "Dataset Cartography: Mapping and Diagnosing Datasets with Training Dynamics"'
+    params = {**SIGNAL_PARAMS,
+              "region": Param("ambiguous", str, "ambiguous, hard or easy", ("ambiguous", "hard", "easy"))}
+
+    def score(self, ctx: Context, state: Recorded) -> Scores:
+        region = self.config["region"]
+        confidence = state.signals.confidence()
+        values = {"ambiguous": state.signals.variability(), "hard": -confidence, "easy": confidence}[region]
+        return Scores(values, meta={"region": region})
+
+
+@register
+class Moderate(SignalSelector):
+    """Moderate coreset (Xia et al. 2023): the records whose difficulty is nearest the
+    median, neither the easiest nor the hardest. Scores: minus the distance to the median."""
+
+    name = "moderate"
+    summary = "the band of records around the median difficulty"
+    paper = 'Xia et al. 2023, "Moderate Coreset: A Universal Method of Data Selection for Real-world Data-efficient Deep Learning"'
+    params = {**SIGNAL_PARAMS, "signal": Param("el2n", str, "the difficulty signal", SIGNALS)}
+
+    def score(self, ctx: Context, state: Recorded) -> Scores:
+        difficulty = self.difficulty(state, self.config["signal"])
+        median = float(np.median(difficulty))
+        return Scores(-np.abs(difficulty - median), meta={"median": median})
+
+
+@register
+class CCS(SignalSelector):
+    """Coverage-centric coreset selection (Zheng et al. 2023): drop the hardest `beta` of the
+    pool, cut the rest into `strata` equal-width bins of difficulty, and fill the budget
+    evenly across the bins, a bin with fewer records than its share giving the rest to the
+    others; random within a bin. Scores: a random draw (NaN for the dropped hardest); the
+    bins are the clusters of its quota chooser."""
+
+    name = "ccs"
+    summary = "coverage-centric: drop the hardest, then spread the budget evenly over difficulty strata"
+    paper = 'Zheng et al. 2023, "Coverage-centric Coreset Selection for High Pruning Rates"'
+    provides_clusters = True
+    default_chooser = "quota(by=cluster, proportions=equal)"
+    params = {**SIGNAL_PARAMS, "signal": Param("aum", str, "the difficulty signal", SIGNALS),
+              "beta": Param(0.1, float, "share of the pool, the hardest, dropped before stratifying"),
+              "strata": Param(50, int, "equal-width bins of difficulty the budget is spread over")}
+
+    def validate(self) -> None:
+        super().validate()
+        if not 0 <= self.config["beta"] < 1:
+            raise UsageError(f"ccs: beta={self.config['beta']}: give a share in [0, 1).")
+        if self.config["strata"] < 1:
+            raise UsageError(f"ccs: strata={self.config['strata']}: give at least 1.")
+
+    def score(self, ctx: Context, state: Recorded) -> Scores:
+        difficulty = self.difficulty(state, self.config["signal"])
+        n = len(difficulty)
+        dropped_n = int(np.floor(self.config["beta"] * n))
+        order = np.lexsort((np.arange(n), -difficulty))  # hardest first, ties by position
+        dropped = np.zeros(n, dtype=bool)
+        dropped[order[:dropped_n]] = True
+        kept = difficulty[~dropped]
+        low, high = (float(kept.min()), float(kept.max())) if len(kept) else (0.0, 1.0)
+        width = (high - low) / self.config["strata"] or 1.0
+        strata = np.clip(((difficulty - low) / width).astype(np.int64), 0, self.config["strata"] - 1)
+        values = np.where(dropped, np.nan, ctx.rng.random(n))
+        cut = float(difficulty[order[dropped_n - 1]]) if dropped_n else None
+
+        def reasons_for(positions: np.ndarray):
+            return [("hardest", f"{self.config['signal']} difficulty {difficulty[p]:.4g}, among the hardest "
+                                f"{self.config['beta']:.0%}") if dropped[p] else None for p in positions]
+
+        return Scores(values, ranking=False, clusters=strata, reasons_for=reasons_for,
+                      meta={"dropped_hardest": dropped_n, "difficulty_cut": cut, "strata": self.config["strata"]})
+
+
+@register
+class LabelIssues(SignalSelector):
+    """Label-noise removal: every record but those whose label looks wrong.
+
+    `rule=cleanlab` (default): confident learning (Northcutt et al. 2021) through
+    `cleanlab.filter.find_label_issues` on out-of-fold probabilities of the proxy (each
+    record predicted by a proxy that never saw it; the [signals] extra). `rule=aum`: AUM's
+    threshold samples (Pleiss et al. 2020): a random 1/(classes+1) of the records is given
+    a fake class, and a record whose AUM is below the 99th percentile of theirs is an issue;
+    done twice with disjoint threshold sets so every record is judged. With the default
+    budget (100%) it keeps everything else; a smaller budget keeps the records whose given
+    label the proxy believes most. Scores: the out-of-fold probability of the given label
+    (NaN for an issue, with "label-issue: given X, model says Y with p=0.97")."""
+
+    name = "label-issues"
+    summary = "drop records whose label a cross-fitted proxy disputes (confident learning via cleanlab, or AUM)"
+    paper = 'Northcutt et al. 2021, "Confident Learning: Estimating Uncertainty in Dataset Labels"'
+    out_of_fold = True
+    params = {**SIGNAL_PARAMS,
+              "rule": Param("cleanlab", str, "cleanlab (confident learning) or aum (threshold samples)",
+                            ("cleanlab", "aum")),
+              "filter_by": Param("prune_by_noise_rate", str, "cleanlab's rule for which records are issues",
+                                 ("prune_by_noise_rate", "prune_by_class", "both", "confident_learning",
+                                  "predicted_neq_given")),
+              "percentile": Param(99.0, float, "rule=aum: the threshold samples' AUM percentile below which a "
+                                               "record is an issue")}
+
+    def validate(self) -> None:
+        super().validate()
+        if not 0 < self.config["percentile"] <= 100:
+            raise UsageError(f"label-issues: percentile={self.config['percentile']}: give (0, 100].")
+
+    def score(self, ctx: Context, state: Recorded) -> Scores:
+        probabilities = state.signals.out_of_fold
+        labels, classes = state.labels, state.classes
+        rows = np.arange(len(labels))
+        given = probabilities[rows, labels].astype(np.float64)
+        if self.config["rule"] == "cleanlab":
+            issues = self._cleanlab(labels, probabilities)
+        else:
+            issues = self._aum_threshold(ctx, labels, len(classes))
+        predicted = probabilities.argmax(axis=1)
+
+        def reasons_for(positions: np.ndarray):
+            return [("label-issue", f"given {classes[labels[p]]}, model says {classes[predicted[p]]} with "
+                                    f"p={probabilities[p, predicted[p]]:.2f}") if issues[p] else None
+                    for p in positions]
+
+        return Scores(np.where(issues, np.nan, given), reasons_for=reasons_for,
+                      meta={"label_issues": int(issues.sum()), "rule": self.config["rule"]})
+
+    def _cleanlab(self, labels: np.ndarray, probabilities: np.ndarray) -> np.ndarray:
+        from thresher.errors import MissingDependencyError
+
+        try:
+            from cleanlab.filter import find_label_issues
+        except ImportError as err:
+            raise MissingDependencyError("cleanlab", "signals", "label-issues") from err
+        probabilities = np.asarray(probabilities, dtype=np.float64)
+        probabilities /= probabilities.sum(axis=1, keepdims=True)
+        return np.asarray(find_label_issues(labels, probabilities, filter_by=self.config["filter_by"]), dtype=bool)
+
+    def _aum_threshold(self, ctx: Context, labels: np.ndarray, classes: int) -> np.ndarray:
+        from thresher.features.signals import SignalSpec, record_signals
+
+        n = len(labels)
+        x = np.asarray(self.embeddings(ctx), dtype=np.float32)
+        spec = SignalSpec(proxy=self.config["proxy"], epochs=self.config["epochs"],
+                          seeds=tuple(range(self.config["proxy_seeds"])))
+        order = np.random.default_rng(np.random.SeedSequence([ctx.seed, 0xA0B])).permutation(n)
+        share = max(1, n // (classes + 1))
+        issues = np.zeros(n, dtype=bool)
+        for judged, threshold_set in ((order[share:], order[:share]), (order[:share], order[share:2 * share])):
+            fake = labels.copy()
+            fake[threshold_set] = classes  # a class of its own: their margins are what "wrong" looks like
+            aum = record_signals(x, fake, classes + 1, spec, progress_label="label-issues (aum)").aum()
+            cut = np.percentile(aum[threshold_set], self.config["percentile"])
+            issues[judged] = aum[judged] < cut
+        return issues
+
+
+__all__ = ["AUM", "CCS", "Cartography", "EL2N", "Forgetting", "LabelIssues", "Moderate", "SignalSelector", "label_codes"]
