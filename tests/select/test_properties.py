@@ -85,6 +85,9 @@ def test_count_budgets_are_met_exactly(method, case):
     if not isinstance(budget, int):
         return
     sel = thresher.select(_pool(table), method, budget, seed=seed, target=_target(table))
+    if not methods()[method].fills_budget:  # it drops some records at any budget
+        assert len(sel) <= budget
+        return
     assert len(sel) == budget
 
 

@@ -120,6 +120,9 @@ class Selector(Configured):
     params: ClassVar[dict[str, Param]] = {}
     needs: ClassVar[tuple[str, ...]] = ()  # fields the pool must have: "text", "label", "domain", "target"
     supports_replace: ClassVar[bool] = False
+    # False when some records are never chosen whatever the budget (label-issues): a count
+    # budget is then an upper bound, not always met.
+    fills_budget: ClassVar[bool] = True
     # True when `tasks` need the fitted state (DSIR's per-batch scoring needs its models):
     # `fit` then runs before the pool is read and sees no index. Otherwise it runs after.
     fit_before_scan: ClassVar[bool] = False

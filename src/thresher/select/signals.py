@@ -202,7 +202,7 @@ class Moderate(SignalSelector):
 @register
 class CCS(SignalSelector):
     """Coverage-centric coreset selection (Zheng et al. 2023): drop the hardest `beta` of the
-    pool, cut the rest into `strata` equal-width bins of difficulty, and fill the budget
+    pool (at most what the budget leaves out), cut the rest into `strata` equal-width bins of difficulty, and fill the budget
     evenly across the bins, a bin with fewer records than its share giving the rest to the
     others; random within a bin. Scores: a random draw (NaN for the dropped hardest); the
     bins are the clusters of its quota chooser."""
@@ -226,7 +226,9 @@ class CCS(SignalSelector):
     def score(self, ctx: Context, state: Recorded) -> Scores:
         difficulty = self.difficulty(state, self.config["signal"])
         n = len(difficulty)
-        dropped_n = int(np.floor(self.config["beta"] * n))
+        # Never drop so many that the budget cannot be met: at most the share the budget leaves out.
+        left_out = n - ctx.limit.count if ctx.limit.count is not None else (1 - budget_fraction(ctx.limit, ctx)) * n
+        dropped_n = int(max(0, min(np.floor(self.config["beta"] * n), np.floor(left_out))))
         order = np.lexsort((np.arange(n), -difficulty))  # hardest first, ties by position
         dropped = np.zeros(n, dtype=bool)
         dropped[order[:dropped_n]] = True
@@ -241,7 +243,7 @@ class CCS(SignalSelector):
             return [("hardest", f"{self.config['signal']} difficulty {difficulty[p]:.4g}, among the hardest "
                                 f"{self.config['beta']:.0%}") if dropped[p] else None for p in positions]
 
-        return Scores(values, ranking=False, clusters=strata, reasons_for=reasons_for,
+        return Scores(values, clusters=strata, reasons_for=reasons_for,
                       meta={"dropped_hardest": dropped_n, "difficulty_cut": cut, "strata": self.config["strata"]})
 
 
@@ -263,6 +265,7 @@ class LabelIssues(SignalSelector):
     summary = "drop records whose label a cross-fitted proxy disputes (confident learning via cleanlab, or AUM)"
     paper = 'Northcutt et al. 2021, "Confident Learning: Estimating Uncertainty in Dataset Labels"'
     out_of_fold = True
+    fills_budget = False  # the issues are never kept, whatever the budget
     params = {**SIGNAL_PARAMS,
               "rule": Param("cleanlab", str, "cleanlab (confident learning) or aum (threshold samples)",
                             ("cleanlab", "aum")),
