@@ -17,7 +17,7 @@ from __future__ import annotations
 import click
 
 from thresher._version import __version__
-from thresher.cli import bench, embed, filter, info, methods, select
+from thresher.cli import bench, embed, filter, info, methods, select, signals
 from thresher.cli.common import configure_logging
 
 
@@ -49,7 +49,7 @@ def main(progress: bool | None, verbose: bool, quiet: bool) -> None:
     handle_sigterm()
 
 
-for _module in (info, select, methods, filter, embed, bench):
+for _module in (info, select, methods, filter, embed, signals, bench):
     for _command in _module.COMMANDS:
         main.add_command(_command)
 

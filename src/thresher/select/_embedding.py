@@ -45,17 +45,7 @@ class EmbeddingSelector:
 
     def embeddings(self, ctx: Context) -> np.ndarray:
         """The pool's embeddings (n, d), possibly a memory map; not normalised yet."""
-        from thresher.features.embed import embed_pool
-        from thresher.features.vectors import check_matrix, column_vectors
-
-        source = self.config["embeddings"]
-        if source:
-            if os.path.isfile(source):
-                return ctx.pool.with_features(source).features["embeddings"]
-            if source.endswith(".npy"):
-                raise UsageError(f"embeddings file {source} does not exist.")
-            return check_matrix(column_vectors(ctx.pool, source), ctx.index.n, f"column {source!r}")
-        return check_matrix(embed_pool(ctx.pool, self.config["model"]), ctx.index.n)
+        return pool_embeddings(ctx.pool, ctx.index.n, self.config["embeddings"], self.config["model"])
 
     def target_embeddings(self, target: Any, dimensions: int) -> np.ndarray:
         """Embeddings (m, d) of the target examples (one or several target pools)."""
@@ -73,6 +63,21 @@ class EmbeddingSelector:
             raise UsageError(f"target embeddings have {matrix.shape[1]} dimensions, the pool's {dimensions}; "
                              "embed both with the same model.")
         return matrix
+
+
+def pool_embeddings(pool, n: int, source: str = "", model: str = DEFAULT_MODEL) -> np.ndarray:
+    """Embeddings (n, d) of a pool: from `source` (a .npy file or a vector column), else the
+    pool's attached features, else its text embedded with `model` (through the feature store)."""
+    from thresher.features.embed import embed_pool
+    from thresher.features.vectors import check_matrix, column_vectors
+
+    if source:
+        if os.path.isfile(source):
+            return pool.with_features(source).features["embeddings"]
+        if source.endswith(".npy"):
+            raise UsageError(f"embeddings file {source} does not exist.")
+        return check_matrix(column_vectors(pool, source), n, f"column {source!r}")
+    return check_matrix(embed_pool(pool, model), n)
 
 
 def check_clusters(name: str, config: dict) -> None:

@@ -41,14 +41,22 @@ SIGNALS = ("el2n", "grand", "forgetting", "aum", "confidence", "variability", "l
 HARDER_IS_LOWER = {"aum", "confidence"}  # for these, a low value is a hard record
 
 
-def label_codes(ctx: Context) -> tuple[np.ndarray, list]:
-    """(codes (n,) int64, class names) of the pool's labels; a missing label is its own class."""
+def label_codes(labels) -> tuple[np.ndarray, list]:
+    """(codes (n,) int64, class names) of a label column (`PoolIndex.labels`); a missing
+    label is its own class."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
     from thresher.choosers import group_codes
 
-    return group_codes(pc.fill_null(pc.cast(ctx.index.labels, pa.string()), "<missing>"))
+    return group_codes(pc.fill_null(pc.cast(labels, pa.string()), "<missing>"))
+
+
+def signal_spec(config: dict):
+    """The `SignalSpec` a selector's (or command's) proxy options ask for."""
+    from thresher.features.signals import SignalSpec
+
+    return SignalSpec(proxy=config["proxy"], epochs=config["epochs"], seeds=tuple(range(config["proxy_seeds"])))
 
 
 @dataclass(frozen=True)
@@ -83,13 +91,11 @@ class SignalSelector(EmbeddingSelector, ScoreSelector):
         super().check(pool, target)
 
     def fit(self, ctx: Context) -> Recorded:
-        from thresher.features.signals import SignalSpec, record_signals
+        from thresher.features.signals import record_signals
 
-        labels, classes = label_codes(ctx)
-        spec = SignalSpec(proxy=self.config["proxy"], epochs=self.config["epochs"],
-                          seeds=tuple(range(self.config["proxy_seeds"])))
+        labels, classes = label_codes(ctx.index.labels)
         x = np.asarray(self.embeddings(ctx), dtype=np.float32)
-        signals = record_signals(x, labels, len(classes), spec, out_of_fold=self.out_of_fold,
+        signals = record_signals(x, labels, len(classes), signal_spec(self.config), out_of_fold=self.out_of_fold,
                                  progress_label=self.name)
         return Recorded(signals, labels, classes)
 
@@ -311,12 +317,11 @@ class LabelIssues(SignalSelector):
         return np.asarray(find_label_issues(labels, probabilities, filter_by=self.config["filter_by"]), dtype=bool)
 
     def _aum_threshold(self, ctx: Context, labels: np.ndarray, classes: int) -> np.ndarray:
-        from thresher.features.signals import SignalSpec, record_signals
+        from thresher.features.signals import record_signals
 
         n = len(labels)
         x = np.asarray(self.embeddings(ctx), dtype=np.float32)
-        spec = SignalSpec(proxy=self.config["proxy"], epochs=self.config["epochs"],
-                          seeds=tuple(range(self.config["proxy_seeds"])))
+        spec = signal_spec(self.config)
         order = np.random.default_rng(np.random.SeedSequence([ctx.seed, 0xA0B])).permutation(n)
         share = max(1, n // (classes + 1))
         issues = np.zeros(n, dtype=bool)
