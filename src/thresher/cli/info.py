@@ -57,6 +57,11 @@ def info(pool, quarantine_path, tokens, workers, as_json, overwrite, **reading) 
     if quarantine_path and len(index.bad):
         data.write_quarantine(quarantine_path, overwrite=overwrite)
         facts["quarantine_file"] = quarantine_path
+    from thresher.features.store import cache_root, store_contents
+
+    held = store_contents()
+    facts["feature_store"] = {f"{kind}": f"{v['entries']} entries, {v['mb']} MB" for kind, v in held.items()} or \
+        {"empty": str(cache_root())}
     facts["seconds"] = round(time.perf_counter() - clock, 3)
     if as_json:
         click.echo(json.dumps(facts, indent=2, default=str))

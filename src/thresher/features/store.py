@@ -56,6 +56,21 @@ def cache_root(path: str | os.PathLike | None = None) -> Path:
     return Path(base)
 
 
+def store_contents(root: str | os.PathLike | None = None) -> dict[str, dict]:
+    """What the cache folder holds: per kind of feature ("embeddings", "signals", ...), the
+    finished entries and their size on disk (MB)."""
+    base = cache_root(root)
+    contents = {}
+    if not base.is_dir():
+        return contents
+    for folder in sorted(p for p in base.iterdir() if p.is_dir()):
+        entries = [p for p in folder.glob("*.npy") if not p.name.endswith(".partial.npy")]
+        if entries:
+            size = sum(p.stat().st_size for p in entries)
+            contents[folder.name] = {"entries": len(entries), "mb": round(size / 2**20, 1)}
+    return contents
+
+
 class FeatureStore:
     """Named per-record arrays of one kind ("embeddings", "losses", ...) under the cache folder."""
 
