@@ -175,3 +175,20 @@ def test_signals_command_writes_a_table(tmp_path):
     header = out.read_text().splitlines()[0]
     assert header.startswith('"id","label","el2n","grand","forgetting","aum"')
     assert len(out.read_text().splitlines()) == 201
+
+
+def test_the_recorder_averages_over_the_epochs_a_record_was_seen_in():
+    from thresher.features.signals import SignalRecorder
+
+    recorder = SignalRecorder(3, epochs=3)
+    right, wrong = np.array([[4.0, 0.0]]), np.array([[0.0, 4.0]])
+    for epoch, seen in enumerate([[0, 1, 2], [0, 2], [0, 1, 2]]):  # record 1 is left out of epoch 1
+        recorder.set_epoch(epoch)
+        for position in seen:
+            logits = wrong if (position == 2 and epoch == 1) else right
+            recorder.update(np.array([position]), logits, np.array([0]))
+    signals = recorder.signals(np.zeros(3, np.int64), classes=2)
+    assert signals.forgetting().tolist() == [0, 0, 1]  # record 2: right, wrong, right
+    assert np.isfinite(signals.aum()).all() and signals.aum()[1] == pytest.approx(4.0)
+    with pytest.raises(Exception, match="outside"):
+        recorder.set_epoch(3)

@@ -137,3 +137,57 @@ def test_sampled_dataset_splits_its_examples_across_dataloader_workers():
     dataset = SampledDataset(list(range(100, 140)), sampler)
     seen = [int(x) for x in DataLoader(dataset, batch_size=None, num_workers=2)]
     assert sorted(seen) == sorted(100 + i for i in sampler)  # each example once, none twice
+
+
+def test_feedback_trainer_records_the_same_signals_as_the_plain_loop(tmp_path):
+    from transformers import BertConfig, BertForSequenceClassification, TrainingArguments
+
+    from thresher.features.signals import SignalRecorder
+    from thresher.train import FeedbackTrainer
+    from thresher.train.base import EpochSampler
+    from thresher.train.hf import per_example_loss
+
+    class InOrder(EpochSampler):
+        def _plan(self, epoch):
+            return np.arange(self.dataset_size)
+
+    def model():
+        torch.manual_seed(0)
+        config = BertConfig(vocab_size=40, hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
+                            intermediate_size=32, max_position_embeddings=16, num_labels=3,
+                            hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
+        return BertForSequenceClassification(config)
+
+    data, epochs, batch = _examples(24), 3, 8
+    labels = np.array([int(e["labels"]) for e in data])
+
+    trained = model()
+    optimizer = torch.optim.AdamW(trained.parameters(), lr=5e-3)
+    args = TrainingArguments(output_dir=str(tmp_path), per_device_train_batch_size=batch, num_train_epochs=epochs,
+                             learning_rate=5e-3, lr_scheduler_type="constant", report_to=[], save_strategy="no",
+                             use_cpu=True, logging_strategy="no", disable_tqdm=True)
+    via_trainer = SignalRecorder(len(data), epochs)
+    FeedbackTrainer(model=trained, args=args, train_dataset=data, sampler=InOrder(len(data)),
+                    optimizers=(optimizer, None), recorder=via_trainer).train()
+
+    plain, by_hand = model(), SignalRecorder(len(data), epochs)
+    optimizer = torch.optim.AdamW(plain.parameters(), lr=5e-3)
+    for epoch in range(epochs):
+        by_hand.set_epoch(epoch)
+        for start in range(0, len(data), batch):
+            idx = torch.arange(start, start + batch)
+            inputs = {k: torch.stack([data[i][k] for i in idx]) for k in ("input_ids", "attention_mask", "labels")}
+            outputs = plain(**inputs)
+            losses = per_example_loss(outputs, inputs["labels"])
+            by_hand.update(idx, outputs.logits.detach(), inputs["labels"])
+            losses.mean().backward()
+            torch.nn.utils.clip_grad_norm_(plain.parameters(), 1.0)  # the Trainer's max_grad_norm
+            optimizer.step()
+            optimizer.zero_grad()
+
+    ours, theirs = via_trainer.signals(labels), by_hand.signals(labels)
+    for name in ("aum", "confidence", "variability"):
+        np.testing.assert_allclose(getattr(ours, name)(), getattr(theirs, name)(), rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(ours.el2n(2), theirs.el2n(2), rtol=1e-4, atol=1e-5)
+    assert ours.forgetting().tolist() == theirs.forgetting().tolist()
+    assert ours.confidence().mean() > 1 / 3  # it learned something: the first token gives the class away

@@ -61,7 +61,7 @@ class SignalSpec:
     folds: int = 5
 
     def __post_init__(self):
-        if self.proxy not in PROXIES:
+        if self.proxy not in PROXIES + ("run",):  # "run": recorded from a real training run
             raise UsageError(f"signals: proxy={self.proxy!r}: use one of {', '.join(PROXIES)}.")
         if self.epochs < 2:
             raise UsageError(f"signals: epochs={self.epochs}: give at least 2 (forgetting needs two epochs).")
@@ -125,15 +125,15 @@ class Signals:
 
     def aum(self) -> np.ndarray:
         """(n,) area under the margin: the margin's mean over epochs and seeds."""
-        return self.arrays["margin"].astype(np.float64).mean(axis=(0, 1))
+        return np.nanmean(self.arrays["margin"].astype(np.float64), axis=(0, 1))
 
     def confidence(self) -> np.ndarray:
         """(n,) mean probability of the given label over epochs and seeds."""
-        return self.arrays["p_true"].astype(np.float64).mean(axis=(0, 1))
+        return np.nanmean(self.arrays["p_true"].astype(np.float64), axis=(0, 1))
 
     def variability(self) -> np.ndarray:
         """(n,) standard deviation of that probability over epochs, mean over seeds."""
-        return self.arrays["p_true"].astype(np.float64).std(axis=1).mean(axis=0)
+        return np.nanmean(np.nanstd(self.arrays["p_true"].astype(np.float64), axis=1), axis=0)
 
     def loss(self) -> np.ndarray:
         """(n,) the final epoch's loss, mean over seeds."""
@@ -150,6 +150,70 @@ class Signals:
         out["never_learned"] = int(np.sum(forgetting >= self.epochs + 1))
         out["unforgettable"] = int(np.sum(forgetting == 0))
         return out
+
+
+class SignalRecorder:
+    """Records the same per-record arrays from a real training run, the user's own model:
+    after each batch, `update(positions, logits, labels)` with the batch's dataset positions,
+    its logits (b, classes) and labels (b,); `set_epoch(e)` at the start of each epoch
+    (`FeedbackTrainer(recorder=...)` does both). Values are those at the batch's forward
+    pass, as Toneva et al. count forgetting, not an evaluation after the epoch. A record not
+    seen in an epoch (a pruning sampler left it out) keeps NaN there: the signals average
+    over the epochs it was seen in, and forgetting compares consecutive seen epochs.
+    `hidden_norm` (b,), the norm of the last layer's input, is optional (GraNd needs it).
+
+        recorder = SignalRecorder(len(ds), epochs=E)
+        ... recorder.update(idx, logits.detach(), y) ...
+        signals = recorder.signals(labels)      # a Signals, as from the cheap proxy
+    """
+
+    def __init__(self, n: int, epochs: int, seed: int = 0):
+        if n < 1 or epochs < 2:
+            raise UsageError(f"SignalRecorder: n={n}, epochs={epochs}: give at least one record and two epochs "
+                             "(forgetting compares consecutive epochs).")
+        self.n, self.epochs, self.seed, self.epoch = int(n), int(epochs), int(seed), 0
+        self.values = np.full((self.epochs, len(ARRAYS), self.n), np.nan, dtype=np.float32)
+
+    def set_epoch(self, epoch: int) -> None:
+        if not 0 <= int(epoch) < self.epochs:
+            raise UsageError(f"SignalRecorder: epoch {epoch} is outside 0..{self.epochs - 1}; "
+                             "build it with the run's number of epochs.")
+        self.epoch = int(epoch)
+
+    def update(self, positions, logits, labels, hidden_norm=None) -> None:
+        positions = np.asarray(_numpy(positions), dtype=np.int64)
+        logits = np.asarray(_numpy(logits), dtype=np.float64)
+        labels = np.asarray(_numpy(labels), dtype=np.int64)
+        if logits.ndim != 2 or len(logits) != len(positions) or len(labels) != len(positions):
+            raise UsageError(f"SignalRecorder.update: {len(positions)} positions, logits of shape {logits.shape} "
+                             f"and {len(labels)} labels; give (b,), (b, classes) and (b,).")
+        shifted = logits - logits.max(axis=1, keepdims=True)
+        probs = np.exp(shifted)
+        probs /= probs.sum(axis=1, keepdims=True)
+        rows = np.arange(len(labels))
+        others = logits.copy()
+        others[rows, labels] = -np.inf
+        values = [-np.log(np.clip(probs[rows, labels], 1e-30, None)), probs[rows, labels], (probs ** 2).sum(axis=1),
+                  (logits.argmax(axis=1) == labels).astype(np.float64), logits[rows, labels] - others.max(axis=1),
+                  np.full(len(rows), np.nan) if hidden_norm is None else np.asarray(_numpy(hidden_norm), np.float64)]
+        self.values[self.epoch, :, positions] = np.stack(values, axis=1).astype(np.float32)
+
+    def signals(self, labels, classes: int | None = None) -> "Signals":
+        labels = np.asarray(labels, dtype=np.int64)
+        seen = ~np.isnan(self.values[:, ARRAYS.index("correct"), :])  # (epochs, n)
+        filled = self.values.copy()
+        correct = filled[:, ARRAYS.index("correct"), :]
+        for epoch in range(1, self.epochs):  # forgetting compares consecutive seen epochs
+            gap = np.isnan(correct[epoch])
+            correct[epoch, gap] = correct[epoch - 1, gap]
+        arrays = {name: filled[None, :, i, :] for i, name in enumerate(ARRAYS)}
+        spec = SignalSpec(proxy="run", epochs=self.epochs, seeds=(self.seed,))
+        return Signals(arrays, labels, int(classes if classes is not None else labels.max() + 1), spec,
+                       meta={"source": "training run", "seen": int(seen.sum())})
+
+
+def _numpy(values):
+    return values.detach().cpu().numpy() if hasattr(values, "detach") else values
 
 
 def _torch():
@@ -338,4 +402,4 @@ def _store(store, content: str, options: dict, values: np.ndarray, meta: dict) -
         out.finish({**meta, **options})
 
 
-__all__ = ["ARRAYS", "PROXIES", "SignalSpec", "Signals", "content_key", "record_signals"]
+__all__ = ["ARRAYS", "PROXIES", "SignalRecorder", "SignalSpec", "Signals", "content_key", "record_signals"]

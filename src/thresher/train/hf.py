@@ -30,6 +30,11 @@ subclass or patch it. Instead:
   sequence's labelled tokens for token outputs (logits (b, t, vocab); shifted by one for
   causal language models, -100 ignored), or mean squared error for one-output regression.
   Pass `per_example_loss=f(outputs, labels) -> (b,)` for anything else.
+
+  `recorder=thresher.features.signals.SignalRecorder(len(ds), epochs)` also records each
+  training example's signals from the model's logits (classification), the same arrays the
+  plain loop records with `recorder.update(idx, logits, y)`; `recorder.signals(labels)`
+  gives EL2N, forgetting, AUM and cartography from the user's own model.
 """
 
 from __future__ import annotations
@@ -194,7 +199,8 @@ def _feedback_trainer_class():
         """A `transformers.Trainer` that trains on `sampler`'s examples and feeds each
         example's loss back to it (see `thresher.train.hf`)."""
 
-        def __init__(self, *args, sampler, per_example_loss=per_example_loss, resume_from=None, **kwargs):
+        def __init__(self, *args, sampler, per_example_loss=per_example_loss, resume_from=None, recorder=None,
+                     **kwargs):
             dataset = kwargs.pop("train_dataset", None)
             if dataset is None:
                 raise UsageError("FeedbackTrainer needs train_dataset= (a map-style dataset of dict examples).")
@@ -207,7 +213,7 @@ def _feedback_trainer_class():
                 raise UsageError("FeedbackTrainer: dataloader_persistent_workers would keep each worker's copy of "
                                  "the sampler from the first epoch; leave it off so every epoch plans with the "
                                  "feedback received so far.")
-            self.sampler, self.per_example_loss = sampler, per_example_loss
+            self.sampler, self.per_example_loss, self.recorder = sampler, per_example_loss, recorder
             # Our loss is a per-batch mean: the Trainer divides it by the accumulation steps.
             self.model_accepts_loss_kwargs = False
             if hasattr(self, "loss_is_scaled_for_ga"):
@@ -236,6 +242,10 @@ def _feedback_trainer_class():
             if model.training:
                 gathered, gathered_losses = gather_feedback(positions.to(losses.device), losses.detach().float())
                 self.sampler.update(gathered.cpu(), gathered_losses.cpu())
+                if self.recorder is not None:  # signals of the user's own model (this process's examples)
+                    logits = outputs["logits"] if isinstance(outputs, dict) else outputs[0]
+                    self.recorder.set_epoch(self.sampler.epoch)
+                    self.recorder.update(positions.cpu(), logits.detach().float().cpu(), inputs["labels"].cpu())
             weights = self.sampler.weights(positions.cpu()).to(device=losses.device, dtype=losses.dtype)
             loss = (losses * weights).mean()
             return (loss, outputs) if return_outputs else loss
