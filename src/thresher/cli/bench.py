@@ -125,7 +125,9 @@ def _command_line() -> str:
               help="A named dataset (repeatable or comma-separated); see --list.")
 @click.option("-m", "--methods", default=None,
               help="Methods to compare, comma-separated ('all' = every registered method); a method may "
-                   "carry parameters, e.g. rds:spread=3. Default: random,stratified.")
+                   "carry parameters, e.g. rds:spread=3, and a '+kd' suffix (random+kd) trains the proxy on "
+                   "its selection with the full-pool proxy's soft labels (knowledge distillation). "
+                   "Default: random,stratified.")
 @click.option("-b", "--budgets", default=None, help="Budgets, comma-separated (counts or shares: 1%,5%,1000).")
 @click.option("--seeds", default=None, type=click.IntRange(min=1), help="Seeds per point (default 5).")
 @click.option("--model", type=click.Choice(["logreg", "mlp"]), default=None,

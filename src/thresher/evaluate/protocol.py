@@ -83,11 +83,15 @@ def make_task(dataset, features) -> Task:
                 classes, {"name": features.name, **features.detail}, dataset.describe(), texts=texts)
 
 
+KD_SUFFIX = "+kd"
+
+
 def resolve_methods(methods: Sequence[Any] | str) -> list[tuple[str, Any]]:
     """(name, selector) pairs from names ("all" = every registered method) or Selector objects.
 
     A name may carry parameters, "method:key=value[:key=value]" (e.g. "rds:spread=3"); the
-    whole string names that variant in the results.
+    whole string names that variant in the results. A name ending in "+kd" ("random+kd") is
+    the same selection, the proxy trained on it with a teacher's soft labels (`run_bench`).
     """
     from thresher.select import get_method, methods as registered
     from thresher.select.base import split_param
@@ -99,7 +103,7 @@ def resolve_methods(methods: Sequence[Any] | str) -> list[tuple[str, Any]]:
         if method == "all":
             resolved += [(name, cls()) for name, cls in registered().items()]
         elif isinstance(method, str):
-            name, *pairs = method.split(":")
+            name, *pairs = (method[: -len(KD_SUFFIX)] if method.endswith(KD_SUFFIX) else method).split(":")
             params = {}
             for pair in pairs:
                 try:
@@ -261,6 +265,7 @@ def run_bench(task: Task, methods: Sequence[Any] | str, budgets: Sequence[Any], 
     run `transfer` (the models, their tuning, their full-pool fit). transformer: a local
     model folder for the "transformer" eval model (default: the packaged MiniLM, cut).
     """
+    from thresher.evaluate.proxy import kd_weight, soft_targets, teacher_probabilities
     from thresher.evaluate.transfer import Transfer, parse_eval_models
 
     clock = time.perf_counter()
@@ -290,6 +295,15 @@ def run_bench(task: Task, methods: Sequence[Any] | str, budgets: Sequence[Any], 
             cells.add("transfer_tuned", model=name, tuned={str(n): v for n, v in transfer_tuned[name].items()})
     tuning_s = time.perf_counter() - clock
     kept: list[dict] = []  # points a stopped run had finished
+    # Knowledge distillation ("+kd" methods): the teacher is the proxy fitted on the whole pool,
+    # and its share of the targets grows as the budget shrinks (proxy.kd_weight).
+    soft: dict[int, np.ndarray] = {}
+    if any(name.endswith(KD_SUFFIX) for name, _ in selectors):
+        if model != "logreg":
+            raise UsageError(f"the +kd methods distil into the logistic-regression proxy; run them with --model "
+                             f"logreg, not {model}.")
+        teacher = teacher_probabilities(tuned[pool_size]["value"], task.train_x, task.train_y, len(task.classes))
+        soft = {n: soft_targets(teacher, task.train_y, kd_weight(n / pool_size)) for _, n in budgets_n}
 
     points, skipped, failed = [], {}, {}
     # Each method x budget is selected for every seed, then fitted and logged at once: a
@@ -326,8 +340,12 @@ def run_bench(task: Task, methods: Sequence[Any] | str, budgets: Sequence[Any], 
                              "classes_covered": int(len(np.unique(task.train_y[chosen["positions"]])))}
                     if task.domains is not None:
                         point["domain_precision"] = float(np.mean(task.domains[chosen["positions"]] == task.target_domain))
+                    distil = soft.get(count) if name.endswith(KD_SUFFIX) else None
+                    if distil is not None:
+                        point["kd_weight"] = kd_weight(count / pool_size)
                     group.append((point, (model, tuned[count]["value"], task.train_x, task.train_y,
-                                          chosen["positions"], chosen["weights"], task.test_x, task.test_y, seed)))
+                                          chosen["positions"], chosen["weights"], task.test_x, task.test_y, seed,
+                                          distil)))
                     bar.advance()
                 if name not in failed:
                     _score_group(group, workers, transfer, transfer_tuned, cells)

@@ -126,10 +126,55 @@ def score_predictions(predicted: np.ndarray, labels: np.ndarray) -> tuple[float,
 
 
 def fit_and_score(model: str, value: float, train_x: np.ndarray, train_y: np.ndarray, positions: np.ndarray,
-                  weights: np.ndarray | None, test_x: np.ndarray, test_y: np.ndarray, seed: int) -> tuple[float, float]:
-    """Train on the pool rows at `positions` and score on the test split (one point of a curve)."""
-    fitted = fit_proxy(model, value, train_x[positions], train_y[positions], weights, seed)
+                  weights: np.ndarray | None, test_x: np.ndarray, test_y: np.ndarray, seed: int,
+                  soft: np.ndarray | None = None) -> tuple[float, float]:
+    """Train on the pool rows at `positions` and score on the test split (one point of a curve).
+
+    soft: (n, classes) soft targets for every pool row (knowledge distillation, `soft_targets`):
+    the proxy then minimises the cross-entropy against them instead of the labels.
+    """
+    if soft is None:
+        fitted = fit_proxy(model, value, train_x[positions], train_y[positions], weights, seed)
+    else:
+        fitted = fit_proxy(model, value, *distilled_rows(train_x[positions], soft[positions], weights), seed)
     return score_proxy(fitted, test_x, test_y)
+
+
+def soft_targets(teacher: np.ndarray, labels: np.ndarray, weight: float) -> np.ndarray:
+    """(n, classes) targets weight * teacher + (1 - weight) * one-hot(labels)."""
+    targets = weight * np.asarray(teacher, dtype=np.float64)
+    targets[np.arange(len(labels)), labels] += 1 - weight
+    return targets
+
+
+def distilled_rows(x: np.ndarray, targets: np.ndarray, weights: np.ndarray | None, floor: float = 1e-4):
+    """(rows, labels, sample weights) whose weighted cross-entropy is the soft-target one: each
+    record once per class whose target is above `floor`, weighted by that target (times the
+    record's own weight). The weights of a record sum to about 1, so regularisation keeps its
+    strength. Exact for logistic regression, whose loss is linear in the sample weights."""
+    record, label = np.nonzero(targets > floor)
+    weight = targets[record, label]
+    if weights is not None:
+        weight = weight * np.asarray(weights, dtype=np.float64)[record]
+    return x[record], label.astype(np.int64), weight
+
+
+def teacher_probabilities(value: float, train_x: np.ndarray, train_y: np.ndarray, classes: int) -> np.ndarray:
+    """(n, classes) probabilities of the logistic-regression proxy fitted on the whole pool: the
+    knowledge-distillation teacher of `thresher bench`'s "+kd" methods."""
+    from threadpoolctl import threadpool_limits
+
+    fitted = fit_proxy("logreg", value, train_x, train_y)
+    probabilities = np.zeros((len(train_y), classes))
+    with threadpool_limits(1):
+        probabilities[:, fitted.classes_] = fitted.predict_proba(np.asarray(train_x, dtype=np.float32))
+    return probabilities
+
+
+def kd_weight(fraction: float) -> float:
+    """The teacher's share of the targets at a budget share: larger as the budget shrinks
+    (1 - fraction, between 0.1 and 0.9). Fixed, not tuned: chosen before any KD run here."""
+    return float(min(0.9, max(0.1, 1.0 - fraction)))
 
 
 def tuning_jobs(model: str, pool_size: int, budget_n: int, repeats: int, seed: int = 10_000):
