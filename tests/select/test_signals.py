@@ -192,3 +192,20 @@ def test_the_recorder_averages_over_the_epochs_a_record_was_seen_in():
     assert np.isfinite(signals.aum()).all() and signals.aum()[1] == pytest.approx(4.0)
     with pytest.raises(Exception, match="outside"):
         recorder.set_epoch(3)
+
+
+def test_d2_spreads_its_picks_where_el2n_piles_them_on_hard_duplicates():
+    x, labels, _ = planted(n=600, flip=0.0, spread=2.0)
+    # 60 near copies of one mislabelled record: the hardest records of the pool, in one place.
+    near = np.repeat(x[:1], 60, axis=0) + np.random.default_rng(2).normal(0, 0.01, (60, 16))
+    pool_x = np.concatenate([x, near]).astype(np.float32)
+    pool_y = np.concatenate([labels, np.full(60, (labels[0] + 1) % 4)])
+    copies = lambda sel: int(np.sum(np.asarray(sel) >= 600))  # noqa: E731
+    by_el2n = thresher.select(as_pool(pool_x, pool_y), "el2n", 80, seed=0, proxy_seeds=1)
+    by_d2 = thresher.select(as_pool(pool_x, pool_y), "d2", 80, seed=0, proxy_seeds=1)
+    assert copies(by_el2n) >= 30 and copies(by_d2) <= copies(by_el2n) // 2
+    # Spread out, and still hard: its picks' EL2N is well above the pool's median.
+    el2n = record_signals(pool_x, pool_y, 4, SignalSpec(seeds=(0,))).el2n()  # the entries the methods used
+    assert np.median(el2n[np.asarray(by_d2)]) > 1.5 * np.median(el2n)
+    again = thresher.select(as_pool(pool_x, pool_y), "d2", 80, seed=0, proxy_seeds=1)
+    assert np.array_equal(np.asarray(again), np.asarray(by_d2))

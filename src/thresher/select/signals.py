@@ -21,8 +21,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from thresher.errors import UsageError
-from thresher.select._embedding import EMBEDDING_PARAMS, EmbeddingSelector, budget_fraction
-from thresher.select.base import Context, Param, Scores, ScoreSelector
+from thresher.budget import Limit
+from thresher.select._embedding import EMBEDDING_PARAMS, EmbeddingSelector, Walk, budget_fraction
+from thresher.select.base import Choice, Context, Param, Scores, ScoreSelector, SetSelector
 from thresher.select.registry import register
 
 SIGNAL_PARAMS = {
@@ -68,8 +69,9 @@ class Recorded:
     classes: list
 
 
-class SignalSelector(EmbeddingSelector, ScoreSelector):
-    """What a selector on model signals shares: its parameters, checks and `fit`."""
+class SignalMethod(EmbeddingSelector):
+    """What a method on model signals shares (mixed in before the shape): its parameters,
+    checks, `fit` (the recorded signals) and the difficulty of a named signal."""
 
     needs = ("label", "features")
     params = SIGNAL_PARAMS
@@ -105,6 +107,10 @@ class SignalSelector(EmbeddingSelector, ScoreSelector):
             raise UsageError(f"{self.name}: signal={signal!r}: use one of {', '.join(SIGNALS)}.")
         values = getattr(state.signals, signal)()
         return -values if signal in HARDER_IS_LOWER else values
+
+
+class SignalSelector(SignalMethod, ScoreSelector):
+    """A score selector on model signals: a difficulty, kept hardest or easiest first."""
 
     def kept(self, ctx: Context, difficulty: np.ndarray, meta: dict | None = None) -> Scores:
         """Scores that keep the hardest or easiest first, as `keep` says."""
@@ -254,6 +260,83 @@ class CCS(SignalSelector):
 
 
 @register
+class D2(SignalMethod, SetSelector):
+    """D2 pruning (Maharana et al. 2024): difficulty and diversity on the kNN graph of the
+    embeddings. Each record's difficulty first takes in its `neighbours`' (forward message
+    passing: s_i + sum_j exp(-gamma_forward d_ij) s_j over i's neighbours j, d the cosine
+    distance); then the
+    highest-scoring record is taken and its neighbours' scores are lowered by
+    exp(-gamma_reverse d_ij) times its own (reverse message passing), so the next pick is
+    hard but not beside the last. Difficulties are shifted to start at 0. Gains: the score
+    of each record when taken."""
+
+    name = "d2"
+    summary = "message passing on the kNN graph: hard records, spread out"
+    paper = 'Maharana et al. 2024, "D2 Pruning: Message Passing for Balancing Diversity and Difficulty in Data Pruning"'
+    params = {**SIGNAL_PARAMS, "signal": Param("el2n", str, "the difficulty signal", SIGNALS),
+              "neighbours": Param(10, int, "neighbours of each record in the graph"),
+              "gamma_forward": Param(1.0, float, "decay of the forward messages with distance"),
+              "gamma_reverse": Param(1.0, float, "decay of the reverse messages with distance")}
+
+    def validate(self) -> None:
+        super().validate()
+        if self.config["neighbours"] < 1:
+            raise UsageError(f"d2: neighbours={self.config['neighbours']}: give at least 1.")
+
+    def choose(self, ctx: Context, state: Recorded, limit: Limit) -> Choice:
+        import heapq
+
+        from thresher.features.vectors import knn
+
+        walk = Walk(limit, ctx.index.tokens, ctx.index.n)
+        if not walk.open:
+            return Choice(walk.positions())
+        difficulty = self.difficulty(state, self.config["signal"])
+        difficulty = difficulty - difficulty.min()
+        neighbours, sims = knn(np.asarray(self.embeddings(ctx), dtype=np.float32), self.config["neighbours"] + 1,
+                               seed=ctx.seed)
+        forward = _graph(neighbours, sims, self.config["gamma_forward"])
+        reverse = _graph(neighbours, sims, self.config["gamma_reverse"])
+        score = difficulty + forward @ difficulty
+        heap = [(-value, position) for position, value in enumerate(score.tolist())]  # ties: lowest position
+        heapq.heapify(heap)
+        taken = np.zeros(len(score), dtype=bool)
+        gains = []
+        while heap and walk.open:
+            value, position = heapq.heappop(heap)
+            if taken[position]:
+                continue
+            if -value != score[position]:  # lowered since it was pushed
+                heapq.heappush(heap, (-score[position], position))
+                continue
+            if not walk.offer(position):
+                break
+            taken[position] = True
+            gains.append(score[position])
+            start, end = reverse.indptr[position], reverse.indptr[position + 1]
+            around = reverse.indices[start:end]
+            score[around] -= reverse.data[start:end] * score[position]
+            for other in around[~taken[around]].tolist():
+                heapq.heappush(heap, (-score[other], other))
+        return Choice(walk.positions(), gains=np.asarray(gains, dtype=np.float64))
+
+
+def _graph(neighbours: np.ndarray, sims: np.ndarray, gamma: float):
+    """The kNN graph (n, n) CSR, row i holding i's neighbours (itself excluded) with weights
+    exp(-gamma * cosine distance)."""
+    from scipy import sparse
+
+    n = len(neighbours)
+    rows = np.repeat(np.arange(n), neighbours.shape[1])
+    cols = neighbours.ravel()
+    keep = (cols >= 0) & (cols != rows)
+    weights = np.exp(-gamma * (1.0 - sims.ravel()[keep].astype(np.float64)))
+    graph = sparse.csr_matrix((weights, (rows[keep], cols[keep])), shape=(n, n))
+    graph.sort_indices()
+    return graph
+
+
+@register
 class LabelIssues(SignalSelector):
     """Label-noise removal: every record but those whose label looks wrong.
 
@@ -334,4 +417,4 @@ class LabelIssues(SignalSelector):
         return issues
 
 
-__all__ = ["AUM", "CCS", "Cartography", "EL2N", "Forgetting", "LabelIssues", "Moderate", "SignalSelector", "label_codes"]
+__all__ = ["AUM", "CCS", "Cartography", "D2", "EL2N", "Forgetting", "LabelIssues", "Moderate", "SignalMethod", "SignalSelector", "label_codes"]
