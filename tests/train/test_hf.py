@@ -191,3 +191,45 @@ def test_feedback_trainer_records_the_same_signals_as_the_plain_loop(tmp_path):
     np.testing.assert_allclose(ours.el2n(2), theirs.el2n(2), rtol=1e-4, atol=1e-5)
     assert ours.forgetting().tolist() == theirs.forgetting().tolist()
     assert ours.confidence().mean() > 1 / 3  # it learned something: the first token gives the class away
+
+
+def test_feedback_trainer_distils_a_teacher_into_the_model(tmp_path):
+    from transformers import TrainingArguments
+
+    from thresher.train import FeedbackTrainer
+    from thresher.train.base import EpochSampler
+
+    class InOrder(EpochSampler):
+        def _plan(self, epoch):
+            return np.arange(self.dataset_size)
+
+    class Seen(InOrder):
+        losses: list = []
+
+        def update(self, indices, losses):
+            Seen.losses.append(losses.clone())
+
+    data = _examples(16)
+    args = TrainingArguments(output_dir=str(tmp_path), per_device_train_batch_size=8, num_train_epochs=1,
+                             learning_rate=0.0, report_to=[], save_strategy="no", use_cpu=True,
+                             logging_strategy="no", disable_tqdm=True)
+
+    def first_losses(**kd):
+        Seen.losses = []
+        FeedbackTrainer(model=_tiny_classifier(), args=args, train_dataset=data, sampler=Seen(len(data)),
+                        **kd).train()
+        return Seen.losses[0]
+
+    plain = first_losses()
+    assert torch.allclose(first_losses(teacher=_tiny_classifier(), kd_weight=0.0), plain)
+    # The teacher is the model itself (same initial weights, lr 0): the KL term is zero.
+    assert torch.allclose(first_losses(teacher=_tiny_classifier(), kd_weight=0.5), 0.5 * plain, atol=1e-5)
+    torch.manual_seed(1)
+    other = _tiny_classifier()
+    with torch.no_grad():
+        for weight in other.parameters():
+            weight.add_(torch.randn_like(weight))
+    assert not torch.allclose(first_losses(teacher=other, kd_weight=0.5), 0.5 * plain, atol=1e-3)
+    with pytest.raises(Exception, match="kd_weight"):
+        FeedbackTrainer(model=_tiny_classifier(), args=args, train_dataset=data, sampler=Seen(len(data)),
+                        teacher=other, kd_weight=2.0)

@@ -31,6 +31,10 @@ subclass or patch it. Instead:
   causal language models, -100 ignored), or mean squared error for one-output regression.
   Pass `per_example_loss=f(outputs, labels) -> (b,)` for anything else.
 
+  `teacher=model` distils a teacher into the model on the sampler's examples: each
+  example's loss becomes (1 - kd_weight) * its loss + kd_weight * T^2 * KL(teacher || model)
+  at temperature `kd_temperature` (defaults 0.5 and 2), the loss fed back and weighted.
+
   `recorder=thresher.features.signals.SignalRecorder(len(ds), epochs)` also records each
   training example's signals from the model's logits (classification), the same arrays the
   plain loop records with `recorder.update(idx, logits, y)`; `recorder.signals(labels)`
@@ -200,7 +204,7 @@ def _feedback_trainer_class():
         example's loss back to it (see `thresher.train.hf`)."""
 
         def __init__(self, *args, sampler, per_example_loss=per_example_loss, resume_from=None, recorder=None,
-                     **kwargs):
+                     teacher=None, kd_weight: float = 0.5, kd_temperature: float = 2.0, **kwargs):
             dataset = kwargs.pop("train_dataset", None)
             if dataset is None:
                 raise UsageError("FeedbackTrainer needs train_dataset= (a map-style dataset of dict examples).")
@@ -214,6 +218,14 @@ def _feedback_trainer_class():
                                  "the sampler from the first epoch; leave it off so every epoch plans with the "
                                  "feedback received so far.")
             self.sampler, self.per_example_loss, self.recorder = sampler, per_example_loss, recorder
+            if teacher is not None and not (0 <= kd_weight <= 1 and kd_temperature > 0):
+                raise UsageError(f"FeedbackTrainer: kd_weight={kd_weight} must be in [0, 1] and "
+                                 f"kd_temperature={kd_temperature} above 0.")
+            self.teacher, self.kd_weight, self.kd_temperature = teacher, float(kd_weight), float(kd_temperature)
+            if teacher is not None:
+                teacher.eval()
+                for weight in teacher.parameters():
+                    weight.requires_grad_(False)
             # Our loss is a per-batch mean: the Trainer divides it by the accumulation steps.
             self.model_accepts_loss_kwargs = False
             if hasattr(self, "loss_is_scaled_for_ga"):
@@ -236,6 +248,8 @@ def _feedback_trainer_class():
             positions = inputs.pop(INDEX_KEY)
             outputs = model(**inputs)
             losses = self.per_example_loss(outputs, inputs.get("labels"), model)
+            if self.teacher is not None and model.training:
+                losses = self._distilled(losses, outputs, inputs)
             if losses.shape != positions.shape:
                 raise UsageError(f"per_example_loss gave shape {tuple(losses.shape)} for a batch of "
                                  f"{len(positions)} examples; return one loss per example.")
@@ -249,6 +263,23 @@ def _feedback_trainer_class():
             weights = self.sampler.weights(positions.cpu()).to(device=losses.device, dtype=losses.dtype)
             loss = (losses * weights).mean()
             return (loss, outputs) if return_outputs else loss
+
+        def _distilled(self, losses, outputs, inputs):
+            """(1 - w) * the loss + w * T^2 * KL(teacher || student) at temperature T, per example
+            (Hinton et al. 2015): the teacher's soft labels for classification logits (b, classes)."""
+            import torch.nn.functional as F
+
+            logits = outputs["logits"] if isinstance(outputs, dict) else outputs[0]
+            if logits.dim() != 2:
+                raise UsageError("FeedbackTrainer(teacher=...) distils classification logits (batch, classes); "
+                                 f"these are {tuple(logits.shape)}.")
+            with torch.no_grad():
+                taught = self.teacher(**{k: v for k, v in inputs.items() if k != "labels"})
+            teacher_logits = taught["logits"] if isinstance(taught, dict) else taught[0]
+            t = self.kd_temperature
+            kl = F.kl_div(F.log_softmax(logits / t, dim=-1), F.log_softmax(teacher_logits.to(logits.dtype) / t, dim=-1),
+                          reduction="none", log_target=True).sum(dim=-1)
+            return (1 - self.kd_weight) * losses + self.kd_weight * t * t * kl
 
     return FeedbackTrainer
 
