@@ -23,7 +23,8 @@ norm of the last layer's input. Every published signal is a function of those:
   given label over epochs, and variability, its standard deviation.
 
 Out-of-fold probabilities, for anything that must not see a record's own label (confident
-learning): `folds` stratified folds, each predicted by a proxy trained on the others.
+learning): `folds` stratified folds, each predicted by logistic regression (the bench's
+proxy, C=1) trained on the others.
 
 Each seed's arrays and the out-of-fold probabilities are entries of the feature store
 ("signals"), keyed by a hash of the features and labels and every training option, so a
@@ -71,10 +72,12 @@ class SignalSpec:
             raise UsageError(f"signals: folds={self.folds}: give at least 2.")
 
     def options(self, seed: int | None = None) -> dict:
-        """What changes the arrays, for the store key (seed: one seed's training run)."""
+        """What changes the arrays, for the store key (seed: one seed's training run; None:
+        the out-of-fold probabilities, which depend only on the folds and the first seed)."""
+        if seed is None:
+            return {"version": SIGNALS_VERSION, "model": "logreg C=1", "folds": self.folds, "seed": self.seeds[0]}
         keys = ("proxy", "epochs", "learning_rate", "batch_size", "hidden", "weight_decay")
-        out = {"version": SIGNALS_VERSION, **{k: getattr(self, k) for k in keys}}
-        return out | ({"seed": seed} if seed is not None else {"folds": self.folds, "seed": self.seeds[0]})
+        return {"version": SIGNALS_VERSION, **{k: getattr(self, k) for k in keys}, "seed": seed}
 
 
 @dataclass(frozen=True)
@@ -357,8 +360,7 @@ def record_signals(x: np.ndarray, y: np.ndarray, classes: int | None = None, spe
         if out_of_fold:
             probabilities = _stored(store, content, {**spec.options(), "kind": "out_of_fold"}, n, classes)
             if probabilities is None:
-                x_std = torch.from_numpy(_standardised(x)) if x_std is None else x_std
-                probabilities = _cross_fit(torch, spec, x_std, y, classes)
+                probabilities = _cross_fit(spec, x, y, classes)
                 _store(store, content, {**spec.options(), "kind": "out_of_fold"}, probabilities, {"classes": classes})
             else:
                 cached += 1
@@ -371,15 +373,23 @@ def record_signals(x: np.ndarray, y: np.ndarray, classes: int | None = None, spe
                     "store": str(store.folder) if store else None})
 
 
-def _cross_fit(torch, spec: SignalSpec, x, y: np.ndarray, classes: int) -> np.ndarray:
+def _cross_fit(spec: SignalSpec, x: np.ndarray, y: np.ndarray, classes: int) -> np.ndarray:
+    """(n, classes) out-of-fold probabilities of multinomial logistic regression (lbfgs, C=1,
+    the bench's proxy) on the features as given, one fold at a time. It is deterministic,
+    and on sst2 with 20% flipped labels its probabilities let confident learning find the
+    flipped records at precision 0.53 and recall 0.75, against 0.40 and 0.69 for the torch
+    softmax proxy of the training dynamics (benchmarks/label_noise.py)."""
+    from sklearn.linear_model import LogisticRegression
+    from threadpoolctl import threadpool_limits
+
     fold = _folds(y, spec.folds, spec.seeds[0])
     probabilities = np.zeros((len(y), classes), dtype=np.float32)
-    for k in range(spec.folds):
-        held = np.flatnonzero(fold == k)
-        model = _train(torch, spec, x, y, classes, spec.seeds[0] + 1000 * (k + 1), rows=np.flatnonzero(fold != k))
-        model.eval()
-        with torch.no_grad():
-            probabilities[held] = torch.softmax(_forward(model, x[torch.as_tensor(held)])[1], dim=1).numpy()
+    x = np.asarray(x, dtype=np.float32)
+    with threadpool_limits(1):
+        for k in range(spec.folds):
+            held, train = np.flatnonzero(fold == k), np.flatnonzero(fold != k)
+            model = LogisticRegression(C=1.0, max_iter=300).fit(x[train], y[train])
+            probabilities[np.ix_(held, model.classes_)] = model.predict_proba(x[held])
     return probabilities
 
 
