@@ -190,15 +190,20 @@ def budget_counts(budgets: Sequence[Any], pool_size: int) -> list[tuple[str, int
 
 def _select(task: Task, selector, count: int, seed: int) -> dict:
     tracemalloc.start()
-    clock = time.perf_counter()
+    clock, cpu = time.perf_counter(), time.process_time()
     try:
         selection = selector.select(task.pool, count, target=task.target, seed=seed)
     finally:
-        seconds = time.perf_counter() - clock
+        seconds, cpu = time.perf_counter() - clock, time.process_time() - cpu
         peak = tracemalloc.get_traced_memory()[1]
         tracemalloc.stop()
     positions = task.pool.positions_of(selection.ids)
-    return {"positions": positions, "weights": selection.weights, "select_s": seconds, "peak_mb": peak / 2**20}
+    chosen = {"positions": positions, "weights": selection.weights, "select_s": seconds, "select_cpu_s": cpu,
+              "peak_mb": peak / 2**20}
+    race = selection.meta.get("race")
+    if race:  # auto: who won, why, and what the race cost
+        chosen["race"] = {key: race.get(key) for key in ("decision", "why", "fallback", "cpu_s", "full_fit_cpu_s")}
+    return chosen
 
 
 def _parallel(jobs: list[tuple], workers: int, label: str, on_result=None) -> list:
@@ -336,6 +341,8 @@ def run_bench(task: Task, methods: Sequence[Any] | str, budgets: Sequence[Any], 
                     point = {"method": name, "budget": label, "n": count, "fraction": count / pool_size,
                              "seed": seed, "n_selected": int(len(chosen["positions"])),
                              "weighted": chosen["weights"] is not None, "select_s": round(chosen["select_s"], 5),
+                             "select_cpu_s": round(chosen["select_cpu_s"], 4),
+                             **({"race": chosen["race"]} if "race" in chosen else {}),
                              "peak_mb": round(chosen["peak_mb"], 3), spec.param: tuned[count]["value"],
                              "classes_covered": int(len(np.unique(task.train_y[chosen["positions"]])))}
                     if task.domains is not None:

@@ -54,6 +54,11 @@ def summarize(run: dict) -> dict:
                      "macro_f1": float(np.mean([p["macro_f1"] for p in points])),
                      "select_s": float(np.mean([p["select_s"] for p in points])),
                      "peak_mb": float(np.max([p["peak_mb"] for p in points]))}
+            if all("select_cpu_s" in p for p in points):
+                entry["select_cpu_s"] = float(np.mean([p["select_cpu_s"] for p in points]))
+            races = [p["race"]["decision"] for p in points if p.get("race")]
+            if races:  # auto: how often each candidate won the race at this budget
+                entry["race"] = {name: races.count(name) for name in sorted(set(races), key=races.index)}
             if all("classes_covered" in p for p in points):
                 entry["classes_covered"] = float(np.mean([p["classes_covered"] for p in points]))
             if "domain_precision" in points[0]:
@@ -325,4 +330,28 @@ def transfer_markdown(document: dict, methods: tuple[str, ...] | None = None) ->
                 lines.append("| " + " | ".join([model if model != shown else ""] + row[1:]) + " |")
                 shown = model
         lines.append("")
+    return "\n".join(lines)
+
+
+def race_markdown(document: dict, method: str = "auto") -> str:
+    """Who won `auto`'s race, per dataset and budget, next to its paired difference against
+    random (points, 95% interval) and its selection CPU-s: a Markdown table."""
+    runs = [run for run in document["runs"] if method in run["summary"]["methods"]]
+    budgets: list[str] = []
+    for run in runs:
+        budgets += [b["budget"] for b in run["budgets"] if b["budget"] not in budgets]
+    lines = ["| dataset | " + " | ".join(budgets) + " |", "|---|" + "---|" * len(budgets)]
+    for run in runs:
+        curve = run["summary"]["methods"][method]["curve"]
+        cells = []
+        for budget in budgets:
+            entry = curve.get(budget)
+            if entry is None:
+                cells.append("")
+                continue
+            winners = ", ".join(f"{name} {count}" if count > 1 else name for name, count in entry.get("race", {}).items())
+            vs = entry.get("vs_random")
+            diff = f"{100 * vs['mean_diff']:+.1f} [{100 * vs['low']:+.1f},{100 * vs['high']:+.1f}]" if vs else ""
+            cells.append(" ".join(part for part in (winners and f"{winners}:", diff) if part))
+        lines.append(f"| {run['dataset']} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
