@@ -50,4 +50,4 @@ def counted_fits(monkeypatch) -> Fits:
 
 def timeless(points: list[dict]) -> list[dict]:
     """Bench points without their timings, which differ from run to run."""
-    return [{k: v for k, v in p.items() if k not in ("select_s", "peak_mb")} for p in points]
+    return [{k: v for k, v in p.items() if k not in ("select_s", "select_cpu_s", "peak_mb")} for p in points]
