@@ -97,6 +97,9 @@ def select(pool, method, budget, out, manifest, report, seed, workers, order, re
         ("selected", f"{len(selection):,}  ({method}, budget {budget}, seed {seed})"),
         ("written", f"{written:,} -> {out}"),
     ]
+    dropped = {code: count for code, count in selection.reason_counts().items() if code}
+    if dropped:  # records a method ruled out whatever the budget (label issues, duplicates)
+        rows.append(("ruled out", reasons(dropped)))
     if "race" in selection.meta:
         rows += _race_rows(selection.meta["race"])
     if manifest:
