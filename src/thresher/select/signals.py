@@ -360,7 +360,15 @@ class LabelIssues(SignalSelector):
     done twice with disjoint threshold sets so every record is judged. With the default
     budget (100%) it keeps everything else; a smaller budget keeps the records whose given
     label the proxy believes most. Scores: the out-of-fold probability of the given label
-    (NaN for an issue, with "label-issue: given X, model says Y with p=0.97")."""
+    (NaN for an issue, with "label-issue: given X, model says Y with p=0.97").
+
+    Measured with 20% of the labels flipped (benchmarks/label_noise.py, MiniLM embeddings):
+    on banking77 cleanlab finds 80% of the flipped records at precision 0.87, yet logistic
+    regression on what it keeps scores 89.4% against 90.3% on the whole noisy pool (the clean
+    records it drops cost more than the noise); rule=aum finds 96% at precision 0.73 and
+    its kept records score 91.5%. On sst2 (two classes, a proxy right 81% of the time)
+    cleanlab reaches precision 0.51 at recall 0.75, and rule=aum fails: a third of the pool
+    becomes threshold samples and it drops 93% of the records."""
 
     name = "label-issues"
     summary = "drop records whose label a cross-fitted proxy disputes (confident learning via cleanlab, or AUM)"
