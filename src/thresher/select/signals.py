@@ -98,10 +98,21 @@ class SignalMethod(EmbeddingSelector):
         if "easy_below" in config and not 0 <= config["easy_below"] <= 1:
             raise UsageError(f"{self.name}: easy_below={config['easy_below']} is a share; give 0 to 1.")
 
+    def required(self) -> list[tuple[str, str]]:
+        """(module, extra) pairs this method needs, checked before any work."""
+        return [("torch", "signals")]
+
     def check(self, pool, target) -> None:
+        import importlib.util
+
+        from thresher.errors import MissingDependencyError
+
         if not pool.fields.label_field:
             raise UsageError(f"method {self.name} trains a proxy on the pool's labels to score each record: name "
                              "the label field with --label-field (label_field=).")
+        for module, extra in self.required():
+            if importlib.util.find_spec(module) is None:
+                raise MissingDependencyError(module, extra, f"method {self.name}")
         super().check(pool, target)
 
     def fit(self, ctx: Context) -> Recorded:
@@ -383,6 +394,9 @@ class LabelIssues(SignalSelector):
                                   "predicted_neq_given")),
               "percentile": Param(99.0, float, "rule=aum: the threshold samples' AUM percentile below which a "
                                                "record is an issue")}
+
+    def required(self) -> list[tuple[str, str]]:
+        return super().required() + ([("cleanlab", "signals")] if self.config["rule"] == "cleanlab" else [])
 
     def validate(self) -> None:
         super().validate()
