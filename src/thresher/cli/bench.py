@@ -276,9 +276,13 @@ def bench(config_path, datasets, methods, budgets, seeds, model, eval_models, tr
               help="Write the merged results JSON here.")
 @click.option("--methods", "table_methods", default=None,
               help="Methods in the printed Markdown table, comma-separated (default: all of them).")
+@click.option("--marks", is_flag=True, help="Print means with ↑/↓ where the paired 95%% interval against random "
+              "is above/below zero, instead of mean ± half-width.")
+@click.option("--table", "tables", multiple=True, type=click.Choice(["race", "transfer"]),
+              help="Also print auto's who-won-the-race table, or the eval models' transfer table.")
 @click.option("--overwrite", is_flag=True, help="Replace existing output files.")
 @reports_errors
-def report(results, out, merged, table_methods, overwrite) -> None:
+def report(results, out, merged, table_methods, marks, tables, overwrite) -> None:
     """Report on `thresher bench` results: merge RESULTS files, print the headline table.
 
     Runs of the same dataset (or scenario) under the same protocol are merged into one,
@@ -306,7 +310,15 @@ def report(results, out, merged, table_methods, overwrite) -> None:
     if not methods:
         for run in standard:
             methods += [m for m in run["summary"]["methods"] if m not in methods]
-    click.echo(markdown_table(document, tuple(methods)))
+    click.echo(markdown_table(document, tuple(methods), marks=marks))
+    if "race" in tables:
+        from thresher.evaluate.results import race_markdown
+
+        click.echo("\n" + race_markdown(document))
+    if "transfer" in tables:
+        from thresher.evaluate.results import transfer_markdown
+
+        click.echo("\n" + transfer_markdown(document, tuple(methods) if table_methods else None))
 
 @click.command()
 @click.option("-m", "--methods", default="all", show_default=True,

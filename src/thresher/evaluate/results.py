@@ -291,10 +291,18 @@ def print_table(run: dict, console=None) -> None:
         console.print(f"  eval model {name} skipped: {reason}", markup=False)
 
 
-def markdown_table(document: dict, methods: tuple[str, ...] = ("random", "stratified")) -> str:
+def marked(entry: dict) -> str:
+    """The mean in points, with ↑ or ↓ when its paired interval against random excludes zero."""
+    vs = entry.get("vs_random")
+    mark = "" if not vs else ("↑" if vs["low"] > 0 else "↓" if vs["high"] < 0 else "")
+    return pct(entry["mean"]) + mark
+
+
+def markdown_table(document: dict, methods: tuple[str, ...] = ("random", "stratified"), marks: bool = False) -> str:
     """The headline table of a results document as Markdown: dataset x budget, mean test
     accuracy % per method (± half-width of the 95% CI), with the full pool in the last column.
-    Target-aware runs are left out: their figures are of another kind (see the report)."""
+    marks: the mean alone, with ↑ (↓) where the paired 95% interval against random is above
+    (below) zero. Target-aware runs are left out: their figures are of another kind."""
     runs = [run for run in document["runs"] if run["scenario"] == "standard"]
     budgets: list[str] = []
     for run in runs:
@@ -307,7 +315,8 @@ def markdown_table(document: dict, methods: tuple[str, ...] = ("random", "strati
             result = run["summary"]["methods"].get(method)
             if result is None:
                 continue
-            cells = [cell(result["curve"][b]) if b in result["curve"] else "" for b in budgets]
+            cells = [(marked(result["curve"][b]) if marks else cell(result["curve"][b])) if b in result["curve"]
+                     else "" for b in budgets]
             lines.append(f"| {name} | {method} | " + " | ".join(cells) + f" | {pct(run['summary']['full']['mean'])} |")
             name = ""
     return "\n".join(lines)
