@@ -133,3 +133,21 @@ def test_methods_can_carry_parameters():
         resolve_methods("rds:spread")
     with pytest.raises(UsageError):
         resolve_methods("rds:nope=1")
+
+
+def test_marked_tables_show_where_a_method_beats_or_loses_to_random(planted_run):
+    import copy
+
+    from thresher.evaluate.results import markdown_table, race_markdown, summarize
+
+    run = copy.deepcopy(planted_run)
+    table = markdown_table({"runs": [run]}, ("random", "oracle", "adversary"), marks=True)
+    oracle = next(line for line in table.splitlines() if "| oracle |" in line)
+    adversary = next(line for line in table.splitlines() if "| adversary |" in line)
+    assert oracle.count("↑") == 3 and "↓" not in oracle and adversary.count("↓") == 3
+    for point in run["points"]:  # as auto's points carry them: who won each race
+        if point["method"] == "oracle":
+            point["race"] = {"decision": "kmeans-quota" if point["seed"] else "random"}
+    run["summary"] = summarize(run)
+    races = race_markdown({"runs": [run]}, method="oracle")
+    assert "| planted | random, kmeans-quota 2: +" in races
