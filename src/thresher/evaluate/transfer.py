@@ -19,7 +19,8 @@ saved holds for a model that did not choose it:
   budget would cost more than the benchmark. It trains about 40 records per CPU-second
   here, so 1,000 records cost about 75 CPU-s.
 
-Each selection's record weights, when it has them, weight each model's loss.
+Each selection's record weights, when it has them, weight each model's loss. The eval
+models train on the selection's labels: a "+kd" method's teacher applies to the proxy only.
 """
 
 from __future__ import annotations
