@@ -141,10 +141,10 @@ def fit_and_score(model: str, value: float, train_x: np.ndarray, train_y: np.nda
 
 
 def soft_targets(teacher: np.ndarray, labels: np.ndarray, weight: float) -> np.ndarray:
-    """(n, classes) targets weight * teacher + (1 - weight) * one-hot(labels)."""
+    """(n, classes) float32 targets weight * teacher + (1 - weight) * one-hot(labels)."""
     targets = weight * np.asarray(teacher, dtype=np.float64)
     targets[np.arange(len(labels)), labels] += 1 - weight
-    return targets
+    return targets.astype(np.float32)
 
 
 def distilled_rows(x: np.ndarray, targets: np.ndarray, weights: np.ndarray | None, floor: float = 1e-4):
@@ -153,7 +153,7 @@ def distilled_rows(x: np.ndarray, targets: np.ndarray, weights: np.ndarray | Non
     record's own weight). The weights of a record sum to about 1, so regularisation keeps its
     strength. Exact for logistic regression, whose loss is linear in the sample weights."""
     record, label = np.nonzero(targets > floor)
-    weight = targets[record, label]
+    weight = targets[record, label].astype(np.float64)
     if weights is not None:
         weight = weight * np.asarray(weights, dtype=np.float64)[record]
     return x[record], label.astype(np.int64), weight
