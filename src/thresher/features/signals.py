@@ -43,7 +43,7 @@ import numpy as np
 
 from thresher.errors import MissingDependencyError, UsageError
 
-SIGNALS_VERSION = 1
+SIGNALS_VERSION = 2  # 2: a one-class margin is 0, not infinite
 ARRAYS = ("loss", "p_true", "p_sq", "correct", "margin", "hnorm")
 PROXIES = ("softmax", "mlp")
 
@@ -196,8 +196,9 @@ class SignalRecorder:
         rows = np.arange(len(labels))
         others = logits.copy()
         others[rows, labels] = -np.inf
+        margin = logits[rows, labels] - others.max(axis=1) if logits.shape[1] > 1 else np.zeros(len(rows))
         values = [-np.log(np.clip(probs[rows, labels], 1e-30, None)), probs[rows, labels], (probs ** 2).sum(axis=1),
-                  (logits.argmax(axis=1) == labels).astype(np.float64), logits[rows, labels] - others.max(axis=1),
+                  (logits.argmax(axis=1) == labels).astype(np.float64), margin,
                   np.full(len(rows), np.nan) if hidden_norm is None else np.asarray(_numpy(hidden_norm), np.float64)]
         self.values[self.epoch, :, positions] = np.stack(values, axis=1).astype(np.float32)
 
@@ -294,9 +295,10 @@ def _evaluate(torch, model, x, labels) -> np.ndarray:
         true_logit = logits[rows, labels]
         others = logits.clone()
         others[rows, labels] = -torch.inf
+        # With one class there is no other logit: the margin is 0, not infinite.
+        margin = true_logit - others.max(dim=1).values if logits.shape[1] > 1 else torch.zeros_like(true_logit)
         values = [torch.nn.functional.cross_entropy(logits, labels, reduction="none"), probs[rows, labels],
-                  (probs ** 2).sum(dim=1), (logits.argmax(dim=1) == labels).float(),
-                  true_logit - others.max(dim=1).values, hidden.norm(dim=1)]
+                  (probs ** 2).sum(dim=1), (logits.argmax(dim=1) == labels).float(), margin, hidden.norm(dim=1)]
     return torch.stack(values).numpy().astype(np.float32)
 
 
@@ -388,6 +390,12 @@ def _cross_fit(spec: SignalSpec, x: np.ndarray, y: np.ndarray, classes: int) -> 
     with threadpool_limits(1):
         for k in range(spec.folds):
             held, train = np.flatnonzero(fold == k), np.flatnonzero(fold != k)
+            if len(held) == 0:
+                continue
+            if len(np.unique(y[train])) < 2:  # nothing to fit: the training folds' class shares
+                counts = np.bincount(y[train] if len(train) else y, minlength=classes).astype(np.float32)
+                probabilities[held] = counts / counts.sum()
+                continue
             model = LogisticRegression(C=1.0, max_iter=300).fit(x[train], y[train])
             probabilities[np.ix_(held, model.classes_)] = model.predict_proba(x[held])
     return probabilities
