@@ -431,7 +431,9 @@ class LabelIssues(SignalSelector):
             raise MissingDependencyError("cleanlab", "signals", "label-issues") from err
         probabilities = np.asarray(probabilities, dtype=np.float64)
         probabilities /= probabilities.sum(axis=1, keepdims=True)
-        return np.asarray(find_label_issues(labels, probabilities, filter_by=self.config["filter_by"]), dtype=bool)
+        # n_jobs=1: cleanlab would otherwise fork workers, which hang after torch has started its threads.
+        return np.asarray(find_label_issues(labels, probabilities, filter_by=self.config["filter_by"], n_jobs=1),
+                          dtype=bool)
 
     def _aum_threshold(self, ctx: Context, labels: np.ndarray, classes: int) -> np.ndarray:
         from thresher.features.signals import record_signals
