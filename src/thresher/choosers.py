@@ -257,6 +257,11 @@ def parse_chooser(text: str | Chooser) -> Chooser:
     return cls(**options)
 
 
+def filled_labels(labels) -> pa.Array:
+    """A label column as strings, a missing label as its own class "<missing>"."""
+    return pc.fill_null(pc.cast(labels, pa.string()), "<missing>")
+
+
 def group_codes(values: pa.Array) -> tuple[np.ndarray, list]:
     """(codes (n,) int64, sorted distinct values) for a label or domain column."""
     encoded = pc.dictionary_encode(values).combine_chunks() if isinstance(values, pa.ChunkedArray) else pc.dictionary_encode(values)

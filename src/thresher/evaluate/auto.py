@@ -115,10 +115,10 @@ class Auto(EmbeddingSelector, SetSelector):
 
     # ---- the race ---------------------------------------------------------------------
     def fit(self, ctx: Context) -> Decision:
-        from thresher.choosers import group_codes
+        from thresher.select.signals import label_codes
 
         clock = time.process_time()
-        labels, classes = group_codes(_filled(ctx.index.labels))
+        labels, classes = label_codes(ctx.index.labels)
         n, share = ctx.index.n, self.config["validation_share"]
         fraction = (ctx.limit.count / max(n, 1) if ctx.limit.count is not None
                     else ctx.limit.tokens / max(ctx.index.total_tokens or 1, 1))
@@ -157,7 +157,9 @@ class Auto(EmbeddingSelector, SetSelector):
             source = {"source": "carved from the pool, stratified by label", "n": len(val_positions),
                       "share": config["validation_share"], "seed": ctx.seed}
         else:
-            target_labels = _filled(target_val.index().labels).to_pylist()
+            from thresher.choosers import filled_labels
+
+            target_labels = filled_labels(target_val.index().labels).to_pylist()
             code = {c: i for i, c in enumerate(classes)}
             val_y = np.array([code.get(v, -1) for v in target_labels], dtype=np.int64)  # unseen classes: never right
             val_x = np.asarray(self.target_embeddings(target_val, embeddings.shape[1]), dtype=np.float32)
@@ -281,14 +283,6 @@ def _labelled_target(target: Any, classes: int):
     if not isinstance(target, Pool) or not target.fields.label_field:
         return None
     return target if len(target) >= MIN_PER_CLASS * classes else None
-
-
-def _filled(labels):
-    """Labels as strings, a missing one as its own class."""
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
-    return pc.fill_null(pc.cast(labels, pa.string()), "<missing>")
 
 
 def _round(value: float) -> float | None:

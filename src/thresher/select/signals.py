@@ -57,12 +57,9 @@ HARDER_IS_LOWER = {"aum", "confidence"}  # for these, a low value is a hard reco
 def label_codes(labels) -> tuple[np.ndarray, list]:
     """(codes (n,) int64, class names) of a label column (`PoolIndex.labels`); a missing
     label is its own class."""
-    import pyarrow as pa
-    import pyarrow.compute as pc
+    from thresher.choosers import filled_labels, group_codes
 
-    from thresher.choosers import group_codes
-
-    return group_codes(pc.fill_null(pc.cast(labels, pa.string()), "<missing>"))
+    return group_codes(filled_labels(labels))
 
 
 def signal_spec(config: dict):
