@@ -49,6 +49,28 @@ def test_a_method_that_covers_every_class_beats_random_at_a_small_budget():
     json.dumps(selection.meta)  # the race is plain data: it goes into a manifest
 
 
+def test_the_signal_methods_race_when_torch_is_installed_and_are_skipped_with_the_install_line_without():
+    pytest.importorskip("torch")
+    from thresher.evaluate.auto import SIGNAL_CANDIDATES
+
+    race = thresher.select(_pool(), "auto", "50%", seed=0).meta["race"]
+    assert set(SIGNAL_CANDIDATES) <= {row["method"] for row in race["candidates"]}
+    assert len(SIGNAL_CANDIDATES) == 7 and all(len(row["accuracy"]) == 3 for row in race["candidates"])
+
+
+def test_without_torch_the_signal_candidates_are_skipped_with_the_install_line(monkeypatch):
+    import importlib.util
+
+    from thresher.evaluate.auto import SIGNAL_CANDIDATES
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "torch" else real(name, *a))
+    race = thresher.select(_pool(), "auto", 25, seed=0).meta["race"]
+    assert race["skipped"].keys() == {"dsir", "rds", *SIGNAL_CANDIDATES}
+    assert all("thresher[signals]" in race["skipped"][name] for name in SIGNAL_CANDIDATES)
+    assert race["decision"] in ("stratified", "kmeans-quota", "facility-location")
+
+
 def test_when_no_candidate_is_better_random_is_kept_and_it_says_so():
     selection = thresher.select(_pool(), "auto", "100%", seed=1)
     race = selection.meta["race"]

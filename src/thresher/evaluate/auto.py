@@ -35,8 +35,15 @@ from thresher.select._embedding import EMBEDDING_PARAMS, EmbeddingSelector
 from thresher.select.base import Choice, Context, Param, SetSelector
 from thresher.select.registry import register
 
-# Raced when `candidates="auto"` and the pool meets their needs (dsir, rds: a target).
-DEFAULT_CANDIDATES = ("random", "stratified", "kmeans-quota", "facility-location", "dsir", "rds")
+# Raced when `candidates="auto"` and the pool meets their needs (dsir, rds: a target; the
+# signal methods: torch, the [signals] extra). The signal methods that order by difficulty
+# race with Sorscher et al.'s budget rule (easy records at small budgets, hard at large
+# ones), since the hardest-first order loses by 20-60 points at 1-20% (README). They share
+# one recording of the signals per race (the feature store keys it by the race's pool).
+SIGNAL_CANDIDATES = ("el2n:keep=auto", "forgetting:keep=auto", "aum:keep=auto", "cartography", "moderate",
+                     "ccs", "d2")
+DEFAULT_CANDIDATES = ("random", "stratified", "kmeans-quota", "facility-location", "dsir", "rds",
+                      *SIGNAL_CANDIDATES)
 BASELINE = "random"
 FALLBACK = "stratified"
 PROXY = "logreg"
