@@ -50,8 +50,10 @@ def _open(path) -> Pool:
 
 
 def _target(path) -> Pool:
-    """Six examples of the task, with text (DSIR) and embeddings (RDS)."""
-    return Pool.from_arrow(pa.table({"text": [r["text"] for r in _records()[:6]]})).with_features(_features(90)[:6])
+    """Six examples of the task, with text (DSIR), embeddings (RDS) and labels (llkd's teacher)."""
+    records = _records()[:6]
+    table = pa.table({"text": [r["text"] for r in records], "label": [r["label"] for r in records]})
+    return Pool.from_arrow(table, label_field="label").with_features(_features(90)[:6])
 
 
 def _make(name: str, path):

@@ -15,7 +15,7 @@ from typing import Any, Callable, Iterable
 
 import click
 
-from thresher.errors import ThresherError
+from thresher.errors import ThresherError, UsageError
 
 POOL_HELP = "POOL is one or more files or globs of one format: JSONL (.jsonl, .jsonl.gz, .jsonl.zst), Parquet or CSV."
 
@@ -75,12 +75,15 @@ def open_pool(paths, format_, text_field, template, label_field, domain_field, i
     return pool
 
 
-def open_targets(paths: Iterable[str], reading: dict):
-    """Target pools (text only, read like the pool): None, one Pool, or a list for several."""
+def open_targets(paths: Iterable[str], reading: dict, label_field: str | None = None):
+    """Target pools (read like the pool, text only unless `label_field` names their labels):
+    None, one Pool, or a list for several."""
     paths = list(paths)
     if not paths:
+        if label_field:
+            raise UsageError("--target-label-field names the targets' labels: give the targets with --target.")
         return None
-    pools = [open_pool([path], **text_only(reading)) for path in paths]
+    pools = [open_pool([path], **{**text_only(reading), "label_field": label_field}) for path in paths]
     return pools[0] if len(pools) == 1 else pools
 
 

@@ -47,6 +47,9 @@ PREFIX = "method__"
 @click.option("--target", "targets", multiple=True, metavar="PATH",
               help="Examples of the task you care about, for target-aware methods; read with the pool's text "
                    "options. Repeat for several targets.")
+@click.option("--target-label-field", metavar="FIELD",
+              help="The targets' label field, for methods that learn from labelled examples (llkd's teacher, "
+                   "auto's validation set).")
 @click.option("--kl/--no-kl", "report_kl", default=True, show_default=True,
               help="dsir: report the selection's KL reduction toward the target (reads the written records again).")
 @click.option("-p", "--param", "params", multiple=True, metavar="KEY=VALUE",
@@ -56,8 +59,8 @@ PREFIX = "method__"
 @click.option("--overwrite", is_flag=True, help="Replace existing output files.")
 @pool_options
 @reports_errors
-def select(pool, method, budget, out, manifest, report, seed, workers, order, replace, targets, report_kl, params,
-           quarantine_path, overwrite, **options) -> None:
+def select(pool, method, budget, out, manifest, report, seed, workers, order, replace, targets, target_label_field,
+           report_kl, params, quarantine_path, overwrite, **options) -> None:
     """Choose records from POOL within a budget and write them to OUT.
 
     \b
@@ -68,6 +71,8 @@ def select(pool, method, budget, out, manifest, report, seed, workers, order, re
       thresher select 'raw/*.jsonl.gz' -m random -b "2M tokens" -o picked.jsonl.gz --workers 2
       thresher select pool.jsonl --embeddings pool_emb.npy -m kmeans-quota --clusters 1000 -b 20% -o picked.jsonl
       thresher select pool.jsonl -m semdedup --threshold 0.95 -o deduped.jsonl
+      thresher select unlabelled.jsonl -m llkd --target labelled.jsonl --target-label-field intent -b 10% \
+          -o picked.jsonl --manifest picked.manifest.parquet    # the teacher's labels: the manifest's group
     """
     from thresher.io import check_outputs
     from thresher.select import get_method
@@ -79,7 +84,7 @@ def select(pool, method, budget, out, manifest, report, seed, workers, order, re
     _check_method_options(method, cls, given)
     selector = cls(**{**parse_params(params), **given})
     data = open_pool(pool, **reading)
-    target = open_targets(targets, reading)
+    target = open_targets(targets, reading, label_field=target_label_field)
     quarantine = quarantine_file(data, quarantine_path, out)
     # Every output against every input and each other, before the work: a mistake costs nothing.
     check_outputs({"--out": out, **manifest_outputs(manifest), "--report": report,
@@ -102,6 +107,11 @@ def select(pool, method, budget, out, manifest, report, seed, workers, order, re
         rows.append(("ruled out", reasons(dropped)))
     if "race" in selection.meta:
         rows += _race_rows(selection.meta["race"])
+    if "llkd" in selection.meta:
+        shares = selection.meta["llkd"]["teacher_labels_of_chosen"]
+        rows.append(("teacher's labels", f"{len(shares)} classes among the selected; "
+                     + (f"in {manifest}'s group column (class names: llkd.classes in {manifest}.json)" if manifest
+                        else "give --manifest FILE to keep them (its group column)")))
     if manifest:
         rows.append(("manifest", f"{manifest} (+ {manifest}.json)"))
     if report:

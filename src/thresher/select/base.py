@@ -99,13 +99,15 @@ class Scores:
 @dataclass(frozen=True)
 class Choice:
     """What a set selector gives: positions (k,) int64 in choice order, the gain (k,)
-    each added when chosen, optional weights (k,), and why other records were dropped."""
+    each added when chosen, optional weights (k,), why other records were dropped, and
+    optionally a group per pool record (llkd: the teacher's label)."""
 
     positions: np.ndarray
     gains: np.ndarray | None = None
     weights: np.ndarray | None = None
     reasons_for: ReasonsFor | None = None
     meta: dict = field(default_factory=dict)
+    groups: np.ndarray | None = None  # (n,) int64 a group code per pool record: the selection's group column
 
 
 class Selector(Configured):
@@ -363,7 +365,7 @@ class SetSelector(Selector):
         positions = np.asarray(choice.positions, dtype=np.int64)
         selection = Selection.from_positions(
             ctx.pool.ids_at, ctx.index.n, positions, root=ctx.pool.root_positions, weights=choice.weights,
-            chosen_scores=choice.gains,
+            chosen_scores=choice.gains, groups=choice.groups,
             reasons_for=choice.reasons_for, rows="scored" if choice.reasons_for else "none", meta=meta)
         timings["build"] = time.perf_counter() - mark
         return selection
