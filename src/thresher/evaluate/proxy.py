@@ -95,14 +95,20 @@ def fit_proxy(model: str, value: float, features: np.ndarray, labels: np.ndarray
 
             classifier = MLPClassifier(hidden_layer_sizes=(128,), alpha=value, max_iter=200, random_state=seed,
                                        batch_size=min(200, len(labels)))
-            if weights is not None:
-                try:
-                    return classifier.fit(features, labels, sample_weight=weights)
-                except TypeError:  # scikit-learn < 1.7 has no MLP sample weights: repeat rows instead
-                    repeats = np.maximum(1, np.rint(weights)).astype(np.int64)
-                    return classifier.fit(np.repeat(features, repeats, 0), np.repeat(labels, repeats))
-            return classifier.fit(features, labels)
+            return fit_weighted_mlp(classifier, features, labels, weights)
     raise UsageError(f"model={model!r}: use one of {', '.join(PROXIES)}.")
+
+
+def fit_weighted_mlp(classifier, x, y: np.ndarray, weights: np.ndarray | None):
+    """`classifier.fit` (a scikit-learn MLP) with per-example weights where the library takes
+    them (scikit-learn >= 1.7), else each row repeated round(weight) times (at least once)."""
+    if weights is None:
+        return classifier.fit(x, y)
+    try:
+        return classifier.fit(x, y, sample_weight=weights)
+    except TypeError:  # scikit-learn < 1.7 has no MLP sample weights
+        rows = np.repeat(np.arange(len(y)), np.maximum(1, np.rint(weights)).astype(np.int64))
+        return classifier.fit(x[rows], y[rows])
 
 
 def score_proxy(fitted, features: np.ndarray, labels: np.ndarray) -> tuple[float, float]:

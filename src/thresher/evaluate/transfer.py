@@ -93,7 +93,7 @@ def _tfidf_fit_score(state, value, positions, weights, seed, split):
     from sklearn.neural_network import MLPClassifier
     from threadpoolctl import threadpool_limits
 
-    from thresher.evaluate.proxy import score_proxy, single_class
+    from thresher.evaluate.proxy import fit_weighted_mlp, score_proxy, single_class
 
     x, y = state["train"][positions], state["labels"]["train"][positions]
     constant = single_class(y)
@@ -103,15 +103,7 @@ def _tfidf_fit_score(state, value, positions, weights, seed, split):
                                batch_size=min(64, len(y)))
     with warnings.catch_warnings(), threadpool_limits(1):
         warnings.simplefilter("ignore", ConvergenceWarning)
-        if weights is None:
-            classifier.fit(x, y)
-        else:
-            try:
-                classifier.fit(x, y, sample_weight=weights)
-            except TypeError:  # scikit-learn < 1.7: no MLP sample weights; repeat rows instead
-                repeats = np.maximum(1, np.rint(weights)).astype(np.int64)
-                rows = np.repeat(np.arange(len(y)), repeats)
-                classifier.fit(x[rows], y[rows])
+        fit_weighted_mlp(classifier, x, y, weights)
     return score_proxy(classifier, state[split], state["labels"][split])
 
 
