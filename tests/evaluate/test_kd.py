@@ -48,3 +48,20 @@ def test_kd_methods_run_beside_their_plain_selection():
     assert np.mean([p["accuracy"] for p in distilled]) > np.mean([p["accuracy"] for p in plain.values()])
     with pytest.raises(UsageError, match="logistic-regression proxy"):
         run_bench(task, ["random+kd"], ["5%"], seeds=1, tune_repeats=1, model="mlp")
+
+
+def test_a_resumed_run_with_every_kd_point_done_fits_no_teacher(tmp_path, monkeypatch):
+    import thresher.evaluate.proxy as proxy
+    from tests.evaluate.test_protocol import planted_task
+    from thresher.evaluate.protocol import CellLog
+
+    task, _, _ = planted_task()
+    log = tmp_path / "cells.jsonl"
+    first = run_bench(task, ["random+kd"], ["10%"], seeds=2, tune_repeats=1, cells=CellLog(log, {"s": 1}))
+
+    def no_teacher(*args, **kwargs):
+        raise AssertionError("the teacher was fitted for points the log already holds")
+
+    monkeypatch.setattr(proxy, "teacher_probabilities", no_teacher)
+    again = run_bench(task, ["random+kd"], ["10%"], seeds=2, tune_repeats=1, cells=CellLog(log, {"s": 1}))
+    assert [p["accuracy"] for p in again["points"]] == [p["accuracy"] for p in first["points"]]

@@ -302,13 +302,16 @@ def run_bench(task: Task, methods: Sequence[Any] | str, budgets: Sequence[Any], 
     kept: list[dict] = []  # points a stopped run had finished
     # Knowledge distillation ("+kd" methods): the teacher is the proxy fitted on the whole pool,
     # and its share of the targets grows as the budget shrinks (proxy.kd_weight).
-    soft: dict[int, np.ndarray] = {}
-    if any(name.endswith(KD_SUFFIX) for name, _ in selectors):
-        if model != "logreg":
-            raise UsageError(f"the +kd methods distil into the logistic-regression proxy; run them with --model "
-                             f"logreg, not {model}.")
-        teacher = teacher_probabilities(tuned[pool_size]["value"], task.train_x, task.train_y, len(task.classes))
-        soft = {n: soft_targets(teacher, task.train_y, kd_weight(n / pool_size)) for _, n in budgets_n}
+    if any(name.endswith(KD_SUFFIX) for name, _ in selectors) and model != "logreg":
+        raise UsageError(f"the +kd methods distil into the logistic-regression proxy; run them with --model "
+                         f"logreg, not {model}.")
+    teachers: list[np.ndarray] = []  # fitted at the first +kd point a resumed run has not finished
+
+    def soft_targets_at(count: int) -> np.ndarray:
+        if not teachers:
+            teachers.append(teacher_probabilities(tuned[pool_size]["value"], task.train_x, task.train_y,
+                                                  len(task.classes)))
+        return soft_targets(teachers[0], task.train_y, kd_weight(count / pool_size))
 
     points, skipped, failed = [], {}, {}
     # Each method x budget is selected for every seed, then fitted and logged at once: a
@@ -347,7 +350,7 @@ def run_bench(task: Task, methods: Sequence[Any] | str, budgets: Sequence[Any], 
                              "classes_covered": int(len(np.unique(task.train_y[chosen["positions"]])))}
                     if task.domains is not None:
                         point["domain_precision"] = float(np.mean(task.domains[chosen["positions"]] == task.target_domain))
-                    distil = soft.get(count) if name.endswith(KD_SUFFIX) else None
+                    distil = soft_targets_at(count) if name.endswith(KD_SUFFIX) else None
                     if distil is not None:
                         point["kd_weight"] = kd_weight(count / pool_size)
                     group.append((point, (model, tuned[count]["value"], task.train_x, task.train_y,

