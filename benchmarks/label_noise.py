@@ -15,7 +15,6 @@ final scoring.
 from __future__ import annotations
 
 import argparse
-import json
 import time
 
 import numpy as np
@@ -86,15 +85,10 @@ def main() -> None:
     parser.add_argument("--data-dir", default=None)
     parser.add_argument("--out", default=None)
     args = parser.parse_args()
-    from thresher.evaluate.results import machine_info
+    from bench_common import results_document, write_json
 
     results = [run(name, args.flip, args.seed, args.data_dir) for name in args.datasets.split(",") if name]
-    document = {"command": "python benchmarks/label_noise.py " + " ".join(
-        f"--{k.replace('_', '-')} {v}" for k, v in vars(args).items() if v is not None and k != "out"),
-        "machine": machine_info(), "runs": results}
-    if args.out:
-        with open(args.out, "w") as handle:
-            json.dump(document, handle, indent=1)
+    write_json(args.out, results_document("label_noise.py", args, results))
 
 
 if __name__ == "__main__":

@@ -26,7 +26,6 @@ final scoring.
 from __future__ import annotations
 
 import argparse
-import json
 import time
 
 import numpy as np
@@ -153,18 +152,14 @@ def main() -> None:
     parser.add_argument("--data-dir", default=None)
     parser.add_argument("--out", default=None)
     args = parser.parse_args()
-    from thresher.evaluate.results import machine_info
+    from bench_common import results_document, write_json
 
     budgets = [float(b) for b in args.budgets.split(",") if b]
     results = [run(name, args.labelled, budgets, args.seeds, args.data_dir) for name in args.datasets.split(",") if name]
     for result in results:
         print(markdown(result))
-    document = {"command": "python benchmarks/llkd.py " + " ".join(
-        f"--{k.replace('_', '-')} {v}" for k, v in vars(args).items() if v is not None and k != "out"),
-        "machine": machine_info(), "runs": results}
+    write_json(args.out, results_document("llkd.py", args, results))
     if args.out:
-        with open(args.out, "w") as handle:
-            json.dump(document, handle, indent=1)
         with open(args.out.rsplit(".", 1)[0] + ".md", "w") as handle:
             handle.write("\n\n".join(markdown(r) for r in results) + "\n")
 
