@@ -71,8 +71,8 @@ def select(pool, method, budget, out, manifest, report, seed, workers, order, re
       thresher select 'raw/*.jsonl.gz' -m random -b "2M tokens" -o picked.jsonl.gz --workers 2
       thresher select pool.jsonl --embeddings pool_emb.npy -m kmeans-quota --clusters 1000 -b 20% -o picked.jsonl
       thresher select pool.jsonl -m semdedup --threshold 0.95 -o deduped.jsonl
-      thresher select unlabelled.jsonl -m llkd --target labelled.jsonl --target-label-field intent -b 10% \
-          -o picked.jsonl --manifest picked.manifest.parquet    # the teacher's labels: the manifest's group
+      thresher select unlabelled.jsonl -m llkd --target labelled.jsonl --target-label-field intent -b 10% \\
+          -o picked.jsonl --manifest picked.manifest.parquet
     """
     from thresher.io import check_outputs
     from thresher.select import get_method
