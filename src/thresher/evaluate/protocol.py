@@ -14,6 +14,7 @@ lacks) is skipped with its reason; one that fails is reported with its error.
 
 from __future__ import annotations
 
+import functools
 import os
 import time
 import tracemalloc
@@ -305,13 +306,13 @@ def run_bench(task: Task, methods: Sequence[Any] | str, budgets: Sequence[Any], 
     if any(name.endswith(KD_SUFFIX) for name, _ in selectors) and model != "logreg":
         raise UsageError(f"the +kd methods distil into the logistic-regression proxy; run them with --model "
                          f"logreg, not {model}.")
-    teachers: list[np.ndarray] = []  # fitted at the first +kd point a resumed run has not finished
+    # Fitted at the first +kd point a resumed run has not finished, then kept; targets once per budget.
+    teacher = functools.cache(lambda: teacher_probabilities(tuned[pool_size]["value"], task.train_x,
+                                                            task.train_y, len(task.classes)))
 
+    @functools.cache
     def soft_targets_at(count: int) -> np.ndarray:
-        if not teachers:
-            teachers.append(teacher_probabilities(tuned[pool_size]["value"], task.train_x, task.train_y,
-                                                  len(task.classes)))
-        return soft_targets(teachers[0], task.train_y, kd_weight(count / pool_size))
+        return soft_targets(teacher(), task.train_y, kd_weight(count / pool_size))
 
     points, skipped, failed = [], {}, {}
     # Each method x budget is selected for every seed, then fitted and logged at once: a
