@@ -83,15 +83,15 @@ class LLKD(EmbeddingSelector, SetSelector):
 
     def choose(self, ctx: Context, state, limit: Limit) -> Choice:
         from thresher.choosers import filled_labels, group_codes
+        from thresher.features.vectors import prepare
 
         codes, classes = group_codes(filled_labels(ctx.target.index().labels))
-        x = _normalised(np.asarray(self.embeddings(ctx), dtype=np.float32))
-        known_x = _normalised(np.asarray(self.target_embeddings(ctx.target, x.shape[1]), dtype=np.float32))
-        candidates = np.arange(ctx.index.n)
+        x = prepare(self.embeddings(ctx))
+        known_x = prepare(self.target_embeddings(ctx.target, x.shape[1]))
         teacher = _fit(known_x, codes, None, self.config["teacher_c"], len(classes))
         p_teacher = teacher(x)
         said = p_teacher.argmax(axis=1)
-        confidence = p_teacher[candidates, said]
+        confidence = p_teacher.max(axis=1)
 
         walk = Walk(limit, ctx.index.tokens, ctx.index.n)
         wanted = budget_records(limit, ctx)
@@ -104,14 +104,11 @@ class LLKD(EmbeddingSelector, SetSelector):
                 continue
             picked = np.asarray(chosen, dtype=np.int64)
             open_ = np.flatnonzero(~taken)
-            seen = np.unique(said[picked])
-            if len(seen) >= 2:
+            if len(picked):  # (a student that has seen one label says that one, surely: `_fit`)
                 weights = np.maximum(np.asarray(gains), WEIGHT_FLOOR)
                 student = _fit(x[picked], said[picked], weights / weights.mean(), self.config["student_c"],
                                len(classes))
                 need = 1.0 - student(x[open_])[np.arange(len(open_)), said[open_]]
-            elif len(seen) == 1:  # it has seen one label: it says that one, surely
-                need = (said[open_] != seen[0]).astype(np.float64)
             else:  # it has learnt nothing yet: as unsure of every label
                 need = np.full(len(open_), 1.0 - 1.0 / len(classes))
             value = confidence[open_] * need
@@ -140,11 +137,6 @@ class LLKD(EmbeddingSelector, SetSelector):
                              if n}}}
         return Choice(np.asarray(chosen, dtype=np.int64), gains=gain,
                       weights=weights / weights.mean() if len(weights) else None, meta=meta, groups=said.astype(np.int64))
-
-
-def _normalised(x: np.ndarray) -> np.ndarray:
-    norms = np.linalg.norm(x, axis=1, keepdims=True)
-    return x / np.where(norms > 0, norms, 1.0)
 
 
 def _fit(x: np.ndarray, y: np.ndarray, weights: np.ndarray | None, c: float, classes: int):
