@@ -15,9 +15,6 @@ import pyarrow as pa
 import numpy as np
 pa.array([1, 2]); pa.array(np.arange(3)); pa.table({"a": [1]})
 print("pandas" in sys.modules)
-from thresher.data import jsonl
-block = b'{"text": "Hello, world!"}\\n'
-assert jsonl.text_spans(block, *jsonl.line_spans(block), "text") is not None  # the JSON scanner loads first
 from thresher.features.ngrams import HashedNgrams
 print(HashedNgrams().buckets_of("Hello, world!").tolist())
 print("scipy" in sys.modules)

@@ -110,36 +110,6 @@ def line_spans(block: bytes) -> tuple[np.ndarray, np.ndarray]:
     return starts, ends
 
 
-def text_spans(block: bytes, starts: np.ndarray, ends: np.ndarray, field: str
-               ) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
-    """Where the string value of top-level `field` lies in every line of a block, without
-    parsing the records: (data (bytes,) uint8, value starts (n,), value ends (n,) int64),
-    the text still JSON-escaped. None when any line needs Arrow's reading (not UTF-8,
-    blank, not an object, the field missing, null, not a string, or anything unusual);
-    the caller then parses the block as usual. Needs numba; None without it.
-    """
-    if len(starts) == 0 or not is_valid_utf8(block):
-        return None
-    from thresher._startup import load_kernels
-
-    try:
-        scan = load_kernels("thresher.data._json_kernels", _warm_up_scanner).text_spans
-    except ImportError:
-        return None
-    data = np.frombuffer(block, dtype=np.uint8)
-    value_starts = np.empty(len(starts), dtype=np.int64)
-    value_ends = np.empty(len(starts), dtype=np.int64)
-    if scan(data, starts, ends, np.frombuffer(field.encode("utf-8"), dtype=np.uint8), value_starts, value_ends) != len(starts):
-        return None
-    return data, value_starts, value_ends
-
-
-def _warm_up_scanner(kernels) -> None:
-    one = np.zeros(1, np.int64)
-    kernels.text_spans(np.frombuffer(b"{}", np.uint8), np.zeros(1, np.int64), np.full(1, 2, np.int64),
-                       np.frombuffer(b"text", np.uint8), one, one.copy())
-
-
 def split_lines(block: bytes) -> list[bytes]:
     lines = block.split(b"\n")
     if lines and lines[-1] == b"":

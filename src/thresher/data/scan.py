@@ -22,9 +22,6 @@ _WHITESPACE = np.zeros(256, dtype=bool)
 _WHITESPACE[[9, 10, 11, 12, 13, 32]] = True
 
 # A task maps a standard batch (columns text/label/domain/id, as configured) to any result.
-# A task may also have `on_text_spans(data, starts, ends)`: the same result from the batch's
-# JSON-escaped texts in a byte buffer (see jsonl.text_spans); when every task has it, a JSON
-# lines pool read for its text alone is not parsed into Arrow at all.
 Task = Callable[[pa.RecordBatch], Any]
 
 
@@ -102,9 +99,7 @@ def scan_shard(job: tuple) -> ShardResult:
     columns: dict[str, list] = {name: [] for name in spec.other_sources}
     tokens = [] if want_tokens and spec.has_text else None
     blank = n_lines = 0
-    # Tasks that read text straight from JSON lines spare the parse when nothing else is needed.
-    spans = bool(tasks) and tokens is None and all(hasattr(task, "on_text_spans") for task in tasks)
-    for raw in source.read(shard, spec, text_spans=spans):
+    for raw in source.read(shard, spec):
         if keep is not None:
             raw, seen = _restrict(raw, keep, seen)
         bad.extend(raw.bad)
@@ -115,9 +110,6 @@ def scan_shard(job: tuple) -> ShardResult:
         locations.append(raw.locations)
         offsets.append(raw.offsets)
         lengths.append(raw.lengths)
-        if raw.table is None:
-            outputs.append([task.on_text_spans(*raw.text_spans) for task in tasks])
-            continue
         batch = standard_batch(raw.table, spec)
         for name in columns:
             columns[name].append(batch.column(name))
@@ -321,14 +313,10 @@ def _restrict(raw, keep: np.ndarray, seen: int):
     mine = np.zeros(n, dtype=bool)
     part = keep[seen : seen + n]
     mine[: len(part)] = part
-    spans = raw.text_spans
-    if spans is not None:
-        data, starts, ends = spans
-        spans = (data, starts[mine], ends[mine])
     return dataclasses.replace(
-        raw, table=raw.table.filter(pa.array(mine)) if raw.table is not None else None, locations=raw.locations[mine],
+        raw, table=raw.table.filter(pa.array(mine)), locations=raw.locations[mine],
         offsets=raw.offsets[mine] if raw.offsets is not None else None,
-        lengths=raw.lengths[mine] if raw.lengths is not None else None, text_spans=spans), seen + n
+        lengths=raw.lengths[mine] if raw.lengths is not None else None), seen + n
 
 
 __all__ = ["PoolIndex", "ShardResult", "Task", "count_tokens", "merge", "scan_shard", "standard_batch", "jobs", "partial"]

@@ -49,8 +49,6 @@ class RawBatch:
     lines: int = 0  # lines the block spanned, for shard-local line numbers
     offsets: np.ndarray | None = None  # byte offset of each good record in its (uncompressed) file
     lengths: np.ndarray | None = None  # its length in bytes, without the newline
-    # With table None: (data, starts, ends) of every record's JSON-escaped text (see jsonl.text_spans).
-    text_spans: tuple | None = None
 
 
 def detect_format(path: str) -> str:
@@ -179,25 +177,17 @@ class FileSource:
                 shards.append(Shard(index, 0, None, size))
         return shards
 
-    def read(self, shard: Shard, spec: FieldSpec, text_spans: bool = False) -> Iterator[RawBatch]:
-        """The shard's records in batches. text_spans: for a JSON lines file read for its text
-        field alone, a block whose every line is a plain object with a string text comes
-        back unparsed (table None, `text_spans` set); other blocks are parsed as usual."""
+    def read(self, shard: Shard, spec: FieldSpec) -> Iterator[RawBatch]:
+        """The shard's records in batches."""
         path = self.paths[shard.file_index]
         if self.format == "jsonl":
             parser = jsonl.JsonlParser(spec, self._schema)
-            field = spec.text_field if text_spans and spec.template is None and not spec.other_sources else None
             line = 1
             for offset, block in jsonl.iter_file_blocks(path, shard.start, shard.end):
                 starts, ends = jsonl.line_spans(block)
-                spans = jsonl.text_spans(block, starts, ends, field) if field else None
-                if spans is not None:
-                    rows = np.arange(len(starts), dtype=np.int64)
-                    batch = RawBatch(None, line + rows, [], 0, len(starts), text_spans=spans)
-                else:
-                    table, rows, bad, blank = parser.parse(block, starts, ends)
-                    batch = RawBatch(table, line + rows, [(line + row, reason, raw) for row, reason, raw in bad], blank,
-                                     len(starts))
+                table, rows, bad, blank = parser.parse(block, starts, ends)
+                batch = RawBatch(table, line + rows, [(line + row, reason, raw) for row, reason, raw in bad], blank,
+                                 len(starts))
                 if offset is not None:
                     batch.offsets, batch.lengths = offset + starts[rows], ends[rows] - starts[rows]
                 line += len(starts)
@@ -347,7 +337,7 @@ class MemorySource:
         n = self.table.num_rows
         return [Shard(0, start, min(start + self.shard_rows, n), 0) for start in range(0, max(n, 1), self.shard_rows)]
 
-    def read(self, shard: Shard, spec: FieldSpec, text_spans: bool = False) -> Iterator[RawBatch]:
+    def read(self, shard: Shard, spec: FieldSpec) -> Iterator[RawBatch]:
         table = self.table.slice(shard.start, shard.end - shard.start)
         if spec.required:
             table = table.select(spec.required)

@@ -2,9 +2,8 @@
 
 Import this module only where the work is done: importing it imports numba (about half
 a second). Every function reads text straight from bytes, `data: (bytes,) uint8` with
-each document's span `starts`, `ends`: an Arrow string array's buffers, or the still
-JSON-escaped string values inside a block of JSON lines (escapes are decoded as they are
-read; see `thresher.data._json_kernels`), so no Python string is ever built.
+each document's span `starts`, `ends` (an Arrow string array's buffers), so no Python
+string is ever built.
 
 Tokens are runs of word characters or runs of punctuation, the pattern
 `\\w+|[^\\w\\s]+` of NLTK's WordPunctTokenizer used by the DSIR reference, lowercased.
@@ -25,8 +24,6 @@ from __future__ import annotations
 
 import numpy as np
 from numba import njit
-
-from thresher.data._json_kernels import _hex4
 
 _FNV_PRIME = np.uint64(0x100000001B3)
 _FNV_BASIS = np.uint64(0xCBF29CE484222325)
@@ -103,40 +100,10 @@ def _bucket(value, buckets):
 
 
 @njit(cache=True)
-def _unescape(data, i, hi):
-    """The code point of the JSON escape at data[i] (a backslash) and its length in bytes.
-    The escape was checked by the JSON scanner; a malformed one reads as a backslash."""
-    if i + 1 >= hi:
-        return np.int64(92), 1
-    kind = data[i + 1]
-    if kind == 110:
-        return np.int64(10), 2
-    if kind == 116:
-        return np.int64(9), 2
-    if kind == 114:
-        return np.int64(13), 2
-    if kind == 98:
-        return np.int64(8), 2
-    if kind == 102:
-        return np.int64(12), 2
-    if kind != 117:
-        return np.int64(kind), 2  # \" \\ \/
-    value = _hex4(data, i + 2, hi)
-    if value < 0:
-        return np.int64(92), 1
-    if 0xD800 <= value <= 0xDBFF and i + 11 < hi and data[i + 6] == 92 and data[i + 7] == 117:
-        low = _hex4(data, i + 8, hi)
-        if 0xDC00 <= low <= 0xDFFF:
-            return 0x10000 + ((value - 0xD800) << 10) + (low - 0xDC00), 12
-    return value, 6
-
-
-@njit(cache=True)
-def doc_buckets(data, lo, hi, escaped, order, buckets, seed, out, hashes):
+def doc_buckets(data, lo, hi, order, buckets, seed, out, hashes):
     """Hash the n-grams (orders 1..`order`) of the text data[lo:hi] into `out`.
 
-    escaped: the text is the inside of a JSON string (escapes such as \\n and \\u00e9 are
-    decoded as they are read); else plain UTF-8. out: int32 buffer of at least
+    The text is UTF-8. out: int32 buffer of at least
     order * (hi - lo) entries; hashes: uint64 scratch of at least hi - lo + 1 entries.
     Returns (n-grams written, tokens). For each token in text order come its unigram,
     then the bigram ending at it, and so on.
@@ -150,19 +117,10 @@ def doc_buckets(data, lo, hi, escaped, order, buckets, seed, out, hashes):
     i = lo
     while i < hi:
         byte = data[i]
-        if byte < 0x80 and (byte != 92 or not escaped):
+        if byte < 0x80:
             cls = classes[byte]
             code = np.uint64(byte) + np.uint64(32) * np.uint64(65 <= byte <= 90)
             i += 1
-        elif byte == 92:
-            value, step = _unescape(data, i, hi)
-            if value < 0x80:
-                cls = classes[value]
-                code = np.uint64(value) + np.uint64(32) * np.uint64(65 <= value <= 90)
-            else:
-                cls = _classify(value)
-                code = np.uint64(_lower(value))
-            i += step
         else:
             value = np.int64(byte)
             step = 1  # a stray byte counts as a word character
@@ -203,8 +161,8 @@ def doc_buckets(data, lo, hi, escaped, order, buckets, seed, out, hashes):
 
 
 @njit(cache=True, nogil=True)
-def featurize(data, starts, ends, escaped, order, buckets, seed, counts, weights, scores, tokens, out, hashes):
-    """One pass over n documents, data[starts[d]:ends[d]] (JSON-escaped when `escaped`):
+def featurize(data, starts, ends, order, buckets, seed, counts, weights, scores, tokens, out, hashes):
+    """One pass over n documents, data[starts[d]:ends[d]]:
     hashed n-gram counts, log-weights and token counts.
 
     counts: (buckets,) int64, incremented with every n-gram (size 0 to skip).
@@ -219,7 +177,7 @@ def featurize(data, starts, ends, escaped, order, buckets, seed, counts, weights
     do_scores = scores.shape[0] > 0
     targets = weights.shape[1]
     for d in range(n):
-        written, seen = doc_buckets(data, starts[d], ends[d], escaped, order, buckets, seed, out, hashes)
+        written, seen = doc_buckets(data, starts[d], ends[d], order, buckets, seed, out, hashes)
         tokens[d] = seen
         if do_counts:
             for j in range(written):

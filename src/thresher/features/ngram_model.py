@@ -37,11 +37,6 @@ class CountTask:
     def __call__(self, batch: pa.RecordBatch) -> np.ndarray:
         return self.featurizer.counts(batch.column("text"))
 
-    def on_text_spans(self, data: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
-        counts = np.zeros(self.featurizer.buckets, dtype=np.int64)
-        self.featurizer.transform_spans(data, starts, ends, escaped=True, counts=counts)
-        return counts
-
 
 @dataclass(frozen=True)
 class ScoreTask:
@@ -55,10 +50,6 @@ class ScoreTask:
 
     def __call__(self, batch: pa.RecordBatch) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         return self._finish(*self.featurizer.transform(batch.column("text"), weights=self.log_weights))
-
-    def on_text_spans(self, data: np.ndarray, starts: np.ndarray, ends: np.ndarray
-                      ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        return self._finish(*self.featurizer.transform_spans(data, starts, ends, escaped=True, weights=self.log_weights))
 
     def _finish(self, scores: np.ndarray, tokens: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         order = self.featurizer.ngrams

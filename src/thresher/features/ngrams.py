@@ -54,7 +54,7 @@ class HashedNgrams:
         data = np.frombuffer(text.encode("utf-8"), dtype=np.uint8)
         out = np.empty(self.ngrams * len(data) + 1, dtype=np.int32)
         hashes = np.empty(len(data) + 1, dtype=np.uint64)
-        written, _ = doc_buckets(data, 0, len(data), False, self.ngrams, self.buckets, self.seed, out, hashes)
+        written, _ = doc_buckets(data, 0, len(data), self.ngrams, self.buckets, self.seed, out, hashes)
         return out[:written].copy()
 
     def transform(self, texts, weights: np.ndarray | None = None, counts: np.ndarray | None = None
@@ -70,14 +70,10 @@ class HashedNgrams:
         data, offsets = text_buffers(texts)
         return self.transform_spans(data, offsets[:-1], offsets[1:], weights=weights, counts=counts)
 
-    def transform_spans(self, data: np.ndarray, starts: np.ndarray, ends: np.ndarray, *, escaped: bool = False,
+    def transform_spans(self, data: np.ndarray, starts: np.ndarray, ends: np.ndarray, *,
                         weights: np.ndarray | None = None, counts: np.ndarray | None = None
                         ) -> tuple[np.ndarray | None, np.ndarray]:
-        """`transform` over documents data[starts[i]:ends[i]] of a byte buffer (uint8).
-
-        escaped: the spans are the insides of JSON strings, checked by
-        `thresher.data.jsonl.text_spans` (escapes are decoded while reading).
-        """
+        """`transform` over documents data[starts[i]:ends[i]] of a UTF-8 byte buffer (uint8)."""
         featurize = _kernels().featurize
         n = len(starts)
         with_scores = weights is not None
@@ -100,7 +96,7 @@ class HashedNgrams:
         ends = np.ascontiguousarray(ends, dtype=np.int64)
         longest = int((ends - starts).max()) if n else 0
         out, hashes = _scratch(self.ngrams * longest + 1, longest + 1)
-        featurize(data, starts, ends, escaped, self.ngrams, self.buckets, self.seed, counts_out, weights, scores, tokens,
+        featurize(data, starts, ends, self.ngrams, self.buckets, self.seed, counts_out, weights, scores, tokens,
                   out, hashes)
         return (scores if with_scores else None), tokens
 
@@ -148,7 +144,7 @@ def _kernels():
 
 
 def _warm_up(kernels) -> None:
-    kernels.featurize(np.zeros(1, np.uint8), np.zeros(1, np.int64), np.ones(1, np.int64), False, 1, 1, 0,
+    kernels.featurize(np.zeros(1, np.uint8), np.zeros(1, np.int64), np.ones(1, np.int64), 1, 1, 0,
                       np.zeros(0, np.int64), np.zeros((1, 1)), np.zeros((0, 1)), np.zeros(1, np.int64), *_scratch(2, 2))
 
 

@@ -14,10 +14,8 @@ Unlike the reference implementation (PyPI `data-selection`), documents are not d
 for being short unless you ask (`min_length`; the reference drops those under 100
 tokens by default, which surprises users with short records).
 
-Speed: the featurizer is one compiled pass over the text bytes (`thresher.features.ngrams`);
-a JSON lines pool read for its text alone is not even parsed into Arrow: a compiled
-scanner finds each line's text and the featurizer decodes its escapes while hashing
-(`thresher.data.jsonl.text_spans`; a block with anything unusual is parsed as usual).
+Speed: the featurizer is one compiled pass over the text bytes of Arrow's string buffers
+(`thresher.features.ngrams`), so no Python string is built.
 
 Memory: the models are O(buckets x targets). With `streaming=True` the choice keeps only
 the best k keys per target (`thresher.select.streaming`) and no per-record score array is
