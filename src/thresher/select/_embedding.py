@@ -24,7 +24,9 @@ from thresher.select.base import Context, Param
 EMBEDDING_PARAMS = {
     "embeddings": Param("", str, "pool embeddings: a .npy file (one row per record) or a list/vector column name; "
                                  "default: the pool's features, else its text embedded with `model`"),
-    "model": Param(DEFAULT_MODEL, str, "sentence-transformers model (name or local folder) that embeds text"),
+    "model": Param(DEFAULT_MODEL, str, "sentence-transformers model (name or local folder) that embeds text, or "
+                                        "'static' (model2vec, distilled from MiniLM; embeds the text even when the "
+                                        "pool carries vectors)"),
 }
 CLUSTER_PARAM = Param(0, int, "k-means clusters; 0 picks sqrt(n), at most 1000")
 
