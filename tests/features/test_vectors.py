@@ -73,3 +73,34 @@ def test_selection_reads_embeddings_param_from_npy_or_column(tmp_path):
     assert by_file.ids.to_pylist() == by_column.ids.to_pylist() == attached.ids.to_pylist()
     with pytest.raises(thresher.UsageError, match="does not exist"):
         thresher.select(Pool.from_arrow(table), "kcenter", 5, embeddings=str(tmp_path / "missing.npy"))
+
+
+def test_greedy_seeding_leaves_less_spread_than_plain_seeding_and_is_deterministic():
+    from thresher.features.vectors import plus_plus
+
+    rng = np.random.default_rng(2)
+    centres = rng.normal(size=(12, 16)) * 6
+    sizes = rng.integers(5, 300, size=12)  # lopsided clusters, where plain k-means++ doubles up on big ones
+    x = np.concatenate([c + rng.normal(size=(m, 16)) for c, m in zip(centres, sizes)]).astype(np.float32)
+
+    def spread(seeds):  # the k-means potential: squared distance of every point to its nearest seed
+        return float(((x[:, None, :] - seeds[None]) ** 2).sum(-1).min(axis=1).sum())
+
+    greedy = [spread(plus_plus(x, 12, np.random.default_rng(seed), sample=len(x))) for seed in range(10)]
+    plain = [spread(plus_plus(x, 12, np.random.default_rng(seed), sample=len(x), trials=1)) for seed in range(10)]
+    assert np.mean(greedy) < 0.8 * np.mean(plain)
+    first = plus_plus(x, 12, np.random.default_rng(7), sample=len(x))
+    assert np.array_equal(first, plus_plus(x, 12, np.random.default_rng(7), sample=len(x)))
+
+
+def test_kmeans_on_a_sample_and_without_faiss_still_finds_the_clusters(monkeypatch):
+    import thresher.features.vectors as vectors
+
+    rng = np.random.default_rng(1)
+    centres = rng.normal(size=(4, 16)) * 10
+    x = np.concatenate([c + rng.normal(size=(300, 16)) for c in centres]).astype(np.float32)
+    monkeypatch.setattr(vectors, "FULL_KMEANS_WORK", 100)  # the sampled path: 64 rows per cluster
+    for faiss in (vectors.faiss_module(), None):
+        monkeypatch.setattr(vectors, "faiss_module", lambda: faiss)
+        _, assign, _ = vectors.kmeans(x, 4, seed=0, sample_per_cluster=64)
+        assert all(len(set(assign[b * 300 : (b + 1) * 300])) == 1 for b in range(4)) and len(set(assign)) == 4
