@@ -188,35 +188,112 @@ def nearest_centroids(features: np.ndarray, centroids: np.ndarray) -> tuple[np.n
 def knn(features: np.ndarray, k: int, seed: int = 0, probes: int = 8) -> tuple[np.ndarray, np.ndarray]:
     """The k most similar rows (cosine) of every row, itself included.
 
-    Exact for up to EXACT_KNN_LIMIT rows; above that an inverted-file index (faiss
-    IndexIVFFlat, 2 sqrt(n) lists trained by 10 rounds of k-means on 32 rows per list,
-    `probes` lists searched) finds them approximately. Returns neighbours (n, k) int64
-    (-1 where fewer exist) and similarities (n, k) float32, most similar first.
+    Exact for up to EXACT_KNN_LIMIT rows (faiss's flat index, else numpy); above that
+    approximate, by an inverted-file self-join (`_knn_by_lists`): the rows are split into
+    2 sqrt(n) lists by k-means, and each row is compared with the rows of its `probes`
+    nearest lists, which is the search of faiss's IndexIVFFlat with nprobe=`probes`, done
+    list by list as matrix products so that no copy of the vectors is held. Returns
+    neighbours (n, k) int64 (-1 where fewer exist) and similarities (n, k) float32, most
+    similar first.
     """
     n, d = features.shape
     k = int(max(1, min(k, n)))
+    if n > EXACT_KNN_LIMIT:
+        return _knn_by_lists(features, k, seed, probes)
     faiss = faiss_module()
     if faiss is None:
         return _knn_numpy(features, k)
-    if n <= EXACT_KNN_LIMIT:
-        index = faiss.IndexFlatIP(d)
-    else:
-        lists = int(2 * np.sqrt(n))
-        quantizer = faiss.IndexFlatIP(d)  # kept referenced: the index does not own it
-        index = faiss.IndexIVFFlat(quantizer, d, lists, faiss.METRIC_INNER_PRODUCT)
-        sample = np.sort(np.random.default_rng(seed).choice(n, size=min(n, 32 * lists), replace=False))
-        index.cp.seed, index.cp.niter, index.cp.min_points_per_centroid = int(seed % 2**31), 10, 1
-        index.train(rows(features, sample))
-        index.nprobe = probes
-    # Added and searched block by block: the index holds the one in-memory copy.
+    index = faiss.IndexFlatIP(d)
     for _, block in blocks(features):
         index.add(block)
     neighbours = np.empty((n, k), dtype=np.int64)
     sims = np.empty((n, k), dtype=np.float32)
-    with faiss_threads(float(n) * min(n, EXACT_KNN_LIMIT) * d):
+    with faiss_threads(float(n) * n * d):
         for start, block in blocks(features):
             sims[start : start + len(block)], neighbours[start : start + len(block)] = index.search(block, k)
     return neighbours, sims
+
+
+def _knn_by_lists(features: np.ndarray, k: int, seed: int, probes: int, chunk: int = 4096
+                  ) -> tuple[np.ndarray, np.ndarray]:
+    """Approximate k nearest neighbours of every row by an inverted-file self-join.
+
+    Lists: 10 rounds of k-means from random seeds (what faiss trains an IVF index with) on
+    32 rows per list drawn with `seed`. Each row lives in its nearest list and searches its
+    `probes` nearest. Then, list by list, the rows that search it (in chunks of `chunk`) are
+    multiplied with the rows that live in it, and each keeps its best k so far. Memory
+    beyond the inputs: the best k of every row (12 bytes each) and one list's rows at a
+    time. Each row's neighbours come ordered by similarity, then row.
+    """
+    n = len(features)
+    lists = int(2 * np.sqrt(n))
+    probes = int(min(probes, lists))
+    rng = np.random.default_rng(seed)
+    sample = np.sort(rng.choice(n, size=min(n, 32 * lists), replace=False))
+    centroids = _coarse_centroids(rows(features, sample), lists, seed)
+    searched = np.empty((n, probes), dtype=np.int32)
+    home = np.empty(n, dtype=np.int32)
+    with progress(f"neighbours ({n:,} rows, {lists:,} lists, {probes} searched each)", 2 * n) as bar:
+        for start, block in blocks(features):
+            sims = block @ centroids.T
+            top = np.argpartition(-sims, probes - 1, axis=1)[:, :probes] if probes < lists else \
+                np.tile(np.arange(lists), (len(block), 1))
+            searched[start : start + len(block)] = top
+            home[start : start + len(block)] = top[np.arange(len(block)), np.argmax(np.take_along_axis(sims, top, 1), 1)]
+            bar.advance(len(block))
+        residents = np.argsort(home, kind="stable")
+        resident_bounds = np.searchsorted(home[residents], np.arange(lists + 1))
+        flat = searched.ravel()
+        visits = np.argsort(flat, kind="stable")  # (row, probe) slots grouped by list, rows ascending
+        visit_bounds = np.searchsorted(flat[visits], np.arange(lists + 1))
+        del searched, flat
+        best_id = np.full((n, k), -1, dtype=np.int64)
+        best_sim = np.full((n, k), -np.inf, dtype=np.float32)
+        for lst in range(lists):
+            members = residents[resident_bounds[lst] : resident_bounds[lst + 1]]
+            visitors = visits[visit_bounds[lst] : visit_bounds[lst + 1]] // probes
+            if not len(members) or not len(visitors):
+                continue
+            stored = rows(features, members)
+            for at in range(0, len(visitors), chunk):
+                mine = visitors[at : at + chunk]
+                _merge_best(best_id, best_sim, mine, members, rows(features, mine) @ stored.T, k)
+            bar.advance(len(visitors) / probes)
+    order = np.lexsort((best_id, -best_sim), axis=1)
+    neighbours = np.take_along_axis(best_id, order, 1)
+    sims = np.take_along_axis(best_sim, order, 1)
+    sims[neighbours < 0] = 0.0
+    return neighbours, sims
+
+
+def _coarse_centroids(train: np.ndarray, lists: int, seed: int) -> np.ndarray:
+    """(lists, d) unit centroids of 10 Lloyd rounds from random rows (an IVF index's lists)."""
+    faiss = faiss_module()
+    if faiss is not None:
+        clustering = faiss.Kmeans(train.shape[1], lists, niter=10, seed=int(seed % 2**31), spherical=True,
+                                  verbose=False, min_points_per_centroid=1, max_points_per_centroid=len(train))
+        clustering.train(train)
+        return prepare(clustering.centroids)
+    from sklearn.cluster import KMeans
+
+    model = KMeans(n_clusters=lists, init="random", n_init=1, max_iter=10, random_state=int(seed % 2**32))
+    return prepare(model.fit(train).cluster_centers_)
+
+
+def _merge_best(best_id: np.ndarray, best_sim: np.ndarray, mine: np.ndarray, members: np.ndarray,
+                sims: np.ndarray, k: int) -> None:
+    """Fold the similarities (len(mine), len(members)) into the best k of rows `mine`, in place."""
+    if sims.shape[1] > k:
+        top = np.argpartition(-sims, k - 1, axis=1)[:, :k]
+        sims = np.take_along_axis(sims, top, 1)
+        ids = members[top]
+    else:
+        ids = np.broadcast_to(members, sims.shape)
+    pooled_sim = np.concatenate([best_sim[mine], sims], axis=1)
+    pooled_id = np.concatenate([best_id[mine], ids], axis=1)
+    keep = np.argpartition(-pooled_sim, k - 1, axis=1)[:, :k]
+    best_sim[mine] = np.take_along_axis(pooled_sim, keep, 1)
+    best_id[mine] = np.take_along_axis(pooled_id, keep, 1)
 
 
 def _knn_numpy(features: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:

@@ -62,21 +62,24 @@ class FacilityLocation(EmbeddingSelector, SetSelector):
 
 def similarity_graph(features: np.ndarray, neighbours: int, seed: int, squared: bool):
     """The kNN similarity graph as a CSC matrix W (n x n): W[i, j] = sim(i, j) when j is
-    among i's nearest neighbours, so column j lists the records j would serve."""
-    from scipy.sparse import csr_matrix
+    among i's nearest neighbours, so column j lists the records j would serve. Built
+    column by column straight from the neighbour lists (float32 values, int32 rows): about
+    12 bytes per edge, with no intermediate COO or CSR copy."""
+    from scipy.sparse import csc_matrix
 
     from thresher.features.vectors import knn
 
     n = len(features)
     neighbour, sim = knn(features, neighbours, seed)
     valid = neighbour >= 0
-    values = np.maximum(sim[valid], 0.0).astype(np.float64)
+    served = neighbour[valid]
+    order = np.argsort(served, kind="stable")  # by column, rows ascending within one
+    values = np.maximum(sim[valid][order], 0.0).astype(np.float32)
     if squared:
         values = values**2
-    rows = np.repeat(np.arange(n), valid.sum(axis=1))
-    graph = csr_matrix((values, (rows, neighbour[valid])), shape=(n, n)).tocsc()
-    graph.sum_duplicates()
-    return graph
+    rows = np.repeat(np.arange(n, dtype=np.int32), valid.sum(axis=1))[order]
+    indptr = np.searchsorted(served[order], np.arange(n + 1)).astype(np.int64)
+    return csc_matrix((values, rows, indptr), shape=(n, n))
 
 
 def _gain(graph, covered: np.ndarray, j: int) -> float:
