@@ -104,3 +104,23 @@ def test_kmeans_on_a_sample_and_without_faiss_still_finds_the_clusters(monkeypat
         monkeypatch.setattr(vectors, "faiss_module", lambda: faiss)
         _, assign, _ = vectors.kmeans(x, 4, seed=0, sample_per_cluster=64)
         assert all(len(set(assign[b * 300 : (b + 1) * 300])) == 1 for b in range(4)) and len(set(assign)) == 4
+
+
+def test_knn_above_the_exact_limit_joins_lists_and_finds_nearly_every_true_neighbour(monkeypatch):
+    import thresher.features.vectors as vectors
+
+    rng = np.random.default_rng(4)
+    centres = rng.normal(size=(20, 16)) * 3
+    x = np.concatenate([c + rng.normal(size=(100, 16)) for c in centres]).astype(np.float32)
+    monkeypatch.setattr(vectors, "EXACT_KNN_LIMIT", 100)
+    neighbours, sims = vectors.knn(x, 10, seed=0)
+    again, _ = vectors.knn(x, 10, seed=0)
+    assert np.array_equal(neighbours, again)
+    assert (neighbours[:, 0] == np.arange(len(x))).all() and np.allclose(sims[:, 0], 1.0, atol=1e-5)
+    assert (np.diff(sims, axis=1) <= 1e-6).all()  # most similar first
+    unit = x / np.linalg.norm(x, axis=1, keepdims=True)
+    exact = np.argsort(-(unit @ unit.T), axis=1, kind="stable")[:, :10]
+    recall = np.mean([len(set(a) & set(b)) / 10 for a, b in zip(neighbours, exact)])
+    assert recall > 0.95
+    found = np.take_along_axis(unit @ unit.T, neighbours, axis=1)
+    assert np.allclose(found, sims, atol=1e-5)  # the similarities are the exact ones of the neighbours found
